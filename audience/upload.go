@@ -27,17 +27,17 @@ const uploadBatch = 16384
 
 // UploadStats reports one upload (or removal) job.
 type UploadStats struct {
-	Remove     bool        `json:"remove,omitempty"`
-	RowsRead   int64       `json:"rows_read"`
-	Valid      int64       `json:"valid"`
-	Invalid    int64       `json:"invalid"`
-	Duplicates int64       `json:"duplicates"`
-	Applied    int64       `json:"applied"` // members added (or removed)
-	Matched    int64       `json:"matched"` // ids that resolve to an id seen in the bid stream
-	MatchRate  float64     `json:"match_rate"`
-	Errors     []RowError  `json:"errors,omitempty"`
-	Columns    []string    `json:"columns,omitempty"`
-	Failed     string      `json:"failed,omitempty"`
+	Remove     bool       `json:"remove,omitempty"`
+	RowsRead   int64      `json:"rows_read"`
+	Valid      int64      `json:"valid"`
+	Invalid    int64      `json:"invalid"`
+	Duplicates int64      `json:"duplicates"`
+	Applied    int64      `json:"applied"` // members added (or removed)
+	Matched    int64      `json:"matched"` // ids that resolve to an id seen in the bid stream
+	MatchRate  float64    `json:"match_rate"`
+	Errors     []RowError `json:"errors,omitempty"`
+	Columns    []string   `json:"columns,omitempty"`
+	Failed     string     `json:"failed,omitempty"`
 }
 
 // RowError is one invalid row of an upload.

@@ -102,7 +102,7 @@ func DeletePrefix(db *pebble.DB, prefix []byte, opts *pebble.WriteOptions) error
 
 type quietLogger struct{}
 
-func (quietLogger) Infof(string, ...interface{})  {}
+func (quietLogger) Infof(string, ...interface{}) {}
 func (quietLogger) Errorf(format string, args ...interface{}) {
 	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
 }
