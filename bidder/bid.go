@@ -255,7 +255,7 @@ func (s *Server) decide(req *openrtb2.BidRequest) (*openrtb2.BidResponse, string
 			if blocked(req, csnap.Advertisers[cd.c.AdvertiserID]) {
 				continue
 			}
-			size, ok := fitBanner(imp, cd.c)
+			size, ok := fitImp(imp, cd.c)
 			if !ok {
 				continue
 			}
@@ -393,8 +393,20 @@ func blocked(req *openrtb2.BidRequest, adv *campaign.Advertiser) bool {
 	return false
 }
 
-// fitBanner picks the campaign size the imp accepts: banner w/h or one of
-// its formats. Imps without a banner (video, audio, native-only) do not fit.
+// fitImp picks how the campaign can fill the imp: a banner size the imp
+// accepts (banner w/h or one of its formats), or else a native ad when both
+// the imp and the campaign do native (native is reported by a zero size).
+// Video- and audio-only imps do not fit.
+func fitImp(imp *openrtb2.Imp, c *campaign.Campaign) (campaign.Size, bool) {
+	if sz, ok := fitBanner(imp, c); ok {
+		return sz, true
+	}
+	if imp.Native != nil && c.Creative.Native && imp.Native.Request != "" {
+		return campaign.Size{}, true
+	}
+	return campaign.Size{}, false
+}
+
 func fitBanner(imp *openrtb2.Imp, c *campaign.Campaign) (campaign.Size, bool) {
 	b := imp.Banner
 	if b == nil {
@@ -428,7 +440,11 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 			offer = c.Creative.Offer
 		}
 	}
-	n := creative.ProductsForSize(size.W, size.H)
+	native := size.W == 0
+	n := 1
+	if !native {
+		n = creative.ProductsForSize(size.W, size.H)
+	}
 	products := creative.Pick(make([]*creative.Product, 0, n), feed, hist, n)
 	if len(products) == 0 {
 		return openrtb2.Bid{}, false
@@ -442,25 +458,42 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 	enc := string(s.d.Notices.Append(nil, &tok))
 	base := s.d.BaseURL
 	impURL := base + "/notice/imp?t=" + enc
-	adm := s.d.Clicks.AppendBannerHTML(nil, &creative.Banner{
-		W: size.W, H: size.H, Products: products, Offer: offer, Secure: secure,
-		BaseURL: base, Advertiser: c.AdvertiserID, Campaign: c.ID, ImpURL: impURL,
-	})
+	adv := csnap.Advertisers[c.AdvertiserID]
+	var adm string
+	mtype := openrtb2.MarkupBanner
+	if native {
+		sponsor := products[0].Brand
+		if sponsor == "" && adv != nil {
+			sponsor = adv.Name
+		}
+		var ok bool
+		adm, ok = s.d.Clicks.NativeADM(&creative.Native{Request: imp.Native.Request, Product: products[0], Offer: offer,
+			Sponsor: sponsor, Secure: secure, BaseURL: base, Advertiser: c.AdvertiserID, Campaign: c.ID, ImpURL: impURL})
+		if !ok {
+			return openrtb2.Bid{}, false
+		}
+		mtype = openrtb2.MarkupNative
+	} else {
+		adm = string(s.d.Clicks.AppendBannerHTML(nil, &creative.Banner{
+			W: size.W, H: size.H, Products: products, Offer: offer, Secure: secure,
+			BaseURL: base, Advertiser: c.AdvertiserID, Campaign: c.ID, ImpURL: impURL,
+		}))
+	}
 	var adomain []string
-	if adv := csnap.Advertisers[c.AdvertiserID]; adv != nil && adv.Domain != "" {
+	if adv != nil && adv.Domain != "" {
 		adomain = []string{adv.Domain}
 	}
 	return openrtb2.Bid{
 		ID:      req.ID + "-" + imp.ID,
 		ImpID:   imp.ID,
 		Price:   float64(price) / 1e6,
-		AdM:     string(adm),
+		AdM:     adm,
 		ADomain: adomain,
 		CID:     c.ID,
-		CrID:    string(creative.AppendCRID(nil, size.W, size.H, false, products)),
+		CrID:    string(creative.AppendCRID(nil, size.W, size.H, native, products)),
 		W:       size.W,
 		H:       size.H,
-		MType:   openrtb2.MarkupBanner,
+		MType:   mtype,
 		Cat:     []string{"IAB22"},
 		NURL:    base + "/notice/win?t=" + enc + "&p=${AUCTION_PRICE}",
 		BURL:    base + "/notice/bill?t=" + enc + "&p=${AUCTION_PRICE}",

@@ -368,3 +368,69 @@ func TestClickRedirect(t *testing.T) {
 		}
 	}
 }
+
+// TestNativeImp: a native-capable campaign answers a native imp with a
+// native 1.2 response in adm, mtype 4; a banner-only campaign does not bid.
+func TestNativeImp(t *testing.T) {
+	f := newFixture(t)
+	body, _ := os.ReadFile(filepath.Join("testdata", "requests", "native.json"))
+	if resp := f.do("POST", "/openrtb2/bid", "application/json", body, nil); resp.StatusCode() != 204 {
+		t.Fatalf("banner-only campaign on a native imp: status %d", resp.StatusCode())
+	}
+	c := f.campaign
+	c.Creative.Native = true
+	if _, err := f.deps.Campaigns.Update(c); err != nil {
+		t.Fatal(err)
+	}
+	resp := f.do("POST", "/openrtb2/bid", "application/json", body, nil)
+	if resp.StatusCode() != 200 {
+		t.Fatalf("native: status %d", resp.StatusCode())
+	}
+	var br openrtb2.BidResponse
+	if err := json.Unmarshal(resp.Body(), &br); err != nil {
+		t.Fatal(err)
+	}
+	b := br.SeatBid[0].Bid[0]
+	if b.MType != openrtb2.MarkupNative || !strings.HasPrefix(b.CrID, "n:") {
+		t.Fatalf("native bid %+v", b)
+	}
+	var adm struct {
+		Ver    string `json:"ver"`
+		Assets []struct {
+			ID    int64 `json:"id"`
+			Title *struct {
+				Text string `json:"text"`
+			} `json:"title"`
+			Img *struct {
+				URL string `json:"url"`
+			} `json:"img"`
+			Data *struct {
+				Value string `json:"value"`
+			} `json:"data"`
+		} `json:"assets"`
+		Link struct {
+			URL string `json:"url"`
+		} `json:"link"`
+		ImpTrackers []string `json:"imptrackers"`
+	}
+	if err := json.Unmarshal([]byte(b.AdM), &adm); err != nil {
+		t.Fatalf("adm is not a native response: %v: %s", err, b.AdM)
+	}
+	if adm.Ver != "1.2" || len(adm.Assets) != 4 || !strings.Contains(adm.Link.URL, "/click?") || len(adm.ImpTrackers) != 1 {
+		t.Fatalf("native response %s", b.AdM)
+	}
+	for _, a := range adm.Assets {
+		switch a.ID {
+		case 1:
+			if a.Title == nil || len([]rune(a.Title.Text)) > 25 {
+				t.Fatalf("title asset %+v", a.Title)
+			}
+		case 2:
+			if a.Img == nil || !strings.HasPrefix(a.Img.URL, "https://") {
+				t.Fatalf("image asset must be https on a secure imp: %+v", a.Img)
+			}
+		case 5:
+			t.Fatalf("optional icon asset filled without an icon")
+		}
+	}
+}
