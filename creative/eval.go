@@ -1,0 +1,775 @@
+package creative
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"compress/gzip"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Offline evaluation of the recommender on public e-commerce logs, through
+// the same Recommender code the bidder uses. The data sets are described in
+// the repository's shared data directory (PROVENANCE.md):
+//
+//   - yoochoose-clicks-100k/: a session sample of the RecSys Challenge 2015
+//     click log, split into train_full and test by time. The task is the
+//     session-based next click: every session is a user; for every prefix of
+//     a test session, predict the next clicked item.
+//   - online-retail.csv.gz: UCI Online Retail invoices. The task is the next
+//     basket: for every customer with at least two invoices, recommend from
+//     the purchases before their last invoice; a hit is any recommended item
+//     in that last invoice.
+
+// Names of the data sets and methods in an EvalReport.
+const (
+	EvalDatasetYooChoose = "yoochoose-clicks-100k"
+	EvalDatasetRetail    = "online-retail"
+
+	// EvalMethodRecommender is the Recommender with the evaluated options
+	// (tuned on a validation split when EvalOptions.Tune; on Online Retail
+	// with purchased items excluded, the advertising default).
+	EvalMethodRecommender = "recommender"
+	// EvalMethodRecommenderDefaults is the Recommender with default
+	// options, reported next to tuned ones.
+	EvalMethodRecommenderDefaults = "recommender, default options"
+	// EvalMethodRecommenderRebuy is the Recommender with IncludePurchased
+	// (Online Retail only: re-buying is normal in next-basket data).
+	EvalMethodRecommenderRebuy = "recommender, purchased included"
+	// EvalMethodRecommenderRebuyDefaults is EvalMethodRecommenderRebuy with
+	// default options otherwise.
+	EvalMethodRecommenderRebuyDefaults = "recommender, purchased included, default options"
+	// EvalMethodPopular recommends the K items with the most training events.
+	EvalMethodPopular = "most popular"
+	// EvalMethodRecent recommends the user's own K latest distinct items.
+	EvalMethodRecent = "most recent"
+)
+
+// EvalOptions configures RunEval. The zero value evaluates both data sets in
+// full with default recommender options.
+type EvalOptions struct {
+	// K is the length of a recommendation list. Default 5.
+	K int
+	// YooChoose and Retail are the recommender options for each data set;
+	// zero fields take the Recommender defaults. For Online Retail,
+	// IncludePurchased is set by the evaluation for each variant.
+	YooChoose, Retail RecommenderOptions
+	// Tune searches recommender options on a validation split carved from
+	// the training data only (the last day of YooChoose train_full; each
+	// customer's last training invoice on Online Retail), starting from
+	// YooChoose and Retail, and evaluates the best on test, next to the
+	// untuned options. It takes about a minute.
+	Tune bool
+	// MaxTrainLines and MaxTestLines read at most this many lines of the
+	// YooChoose training and test files; 0 reads all.
+	MaxTrainLines, MaxTestLines int
+	// MaxRetailLines reads at most this many lines of Online Retail; 0
+	// reads all. The data is in date order, so a prefix is a shorter period.
+	MaxRetailLines int
+	// SkipYooChoose and SkipRetail leave a data set out.
+	SkipYooChoose, SkipRetail bool
+}
+
+// EvalResult is the score of one method on one data set.
+type EvalResult struct {
+	Dataset string
+	Method  string
+	Cases   int     // predictions scored
+	Skipped int     // predictions not scored (target unknown in training)
+	HitRate float64 // share of cases with a relevant item in the top K
+	MRR     float64 // mean reciprocal rank of the first relevant item in the top K (0 if none)
+}
+
+// EvalTrial is one option setting tried on a validation split.
+type EvalTrial struct {
+	Dataset string
+	Variant string // the method being tuned
+	Options RecommenderOptions
+	Result  EvalResult
+}
+
+// EvalReport is what RunEval measured.
+type EvalReport struct {
+	K       int
+	Results []EvalResult
+	// YooChoose, Retail and RetailRebuy are the options of the
+	// EvalMethodRecommender rows (and of EvalMethodRecommenderRebuy),
+	// defaults applied.
+	YooChoose, Retail, RetailRebuy RecommenderOptions
+	Trials                         []EvalTrial // the tuning trials, in order
+	Elapsed                        time.Duration
+}
+
+// Result returns the result of method on dataset.
+func (r EvalReport) Result(dataset, method string) (EvalResult, bool) {
+	for _, x := range r.Results {
+		if x.Dataset == dataset && x.Method == method {
+			return x, true
+		}
+	}
+	return EvalResult{}, false
+}
+
+// ErrEvalData is wrapped by the errors RunEval returns for missing or
+// malformed data files.
+var ErrEvalData = errors.New("creative: evaluation data")
+
+// RunEval evaluates the recommender on the public data sets under dataDir
+// (the directory holding yoochoose-clicks-100k/ and online-retail.csv.gz)
+// and writes a markdown report to w. It is what `chaser eval-recommender
+// --data DIR` runs.
+func RunEval(w io.Writer, dataDir string, opts EvalOptions) (EvalReport, error) {
+	start := time.Now()
+	if opts.K <= 0 {
+		opts.K = 5
+	}
+	for _, o := range []RecommenderOptions{opts.YooChoose, opts.Retail} {
+		if err := o.Validate(); err != nil {
+			return EvalReport{}, err
+		}
+	}
+	rep := EvalReport{K: opts.K}
+	if !opts.SkipYooChoose {
+		if err := evalYooChoose(&rep, dataDir, opts); err != nil {
+			return rep, err
+		}
+	}
+	if !opts.SkipRetail {
+		if err := evalRetail(&rep, dataDir, opts); err != nil {
+			return rep, err
+		}
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, writeEvalReport(w, rep, opts)
+}
+
+// ---- YooChoose: session-based next click -------------------------------
+
+// session is one YooChoose session: its clicks in time order.
+type session []ItemEvent
+
+func evalYooChoose(rep *EvalReport, dataDir string, opts EvalOptions) error {
+	dir := filepath.Join(dataDir, "yoochoose-clicks-100k")
+	train, err := readSessions(dir, "train_full", opts.MaxTrainLines)
+	if err != nil {
+		return err
+	}
+	test, err := readSessions(dir, "test", opts.MaxTestLines)
+	if err != nil {
+		return err
+	}
+	k := opts.K
+	base := opts.YooChoose
+	base.EnsureDefaults()
+	final := base
+	if opts.Tune {
+		tr, valid := splitLastDay(train)
+		final = tune(rep, EvalDatasetYooChoose, EvalMethodRecommender, base, yooChooseGrid, func(o RecommenderOptions) EvalResult {
+			return evalSessionRecommender(tr, valid, o, k)
+		})
+	}
+	rep.YooChoose = final
+	rep.Results = append(rep.Results, evalSessionRecommender(train, test, final, k))
+	if opts.Tune {
+		r := evalSessionRecommender(train, test, base, k)
+		r.Method = EvalMethodRecommenderDefaults
+		rep.Results = append(rep.Results, r)
+	}
+	rep.Results = append(rep.Results,
+		evalSessions(train, test, k, EvalMethodPopular, popularPredictor(train, k)),
+		evalSessions(train, test, k, EvalMethodRecent, recentPredictor(k)))
+	return nil
+}
+
+// readSessions reads a tab-separated SessionId, ItemId, Time (epoch seconds,
+// fractional) file with a header line, from dir/name.txt or its gzip
+// variants, and returns the sessions in order of first appearance, each in
+// time order.
+func readSessions(dir, name string, maxLines int) ([]session, error) {
+	f, path, err := openEvalFile(dir,
+		name+".txt.gz", name+".txt",
+		"yoochoose-clicks-100k_"+name+".txt.gz", "yoochoose-clicks-100k_"+name+".txt")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	type click struct {
+		item string
+		ms   int64
+		line int
+	}
+	var order []string
+	bySession := make(map[string][]click)
+	items := make(map[string]string) // interned item ids
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if maxLines > 0 && line > maxLines+1 {
+			break
+		}
+		text := sc.Text()
+		if line == 1 && strings.HasPrefix(text, "SessionId") {
+			continue
+		}
+		if text == "" {
+			continue
+		}
+		fields := strings.Split(text, "\t")
+		if len(fields) != 3 {
+			return nil, fmt.Errorf("%w: %s:%d: want 3 tab-separated fields, got %d", ErrEvalData, path, line, len(fields))
+		}
+		secs, err := strconv.ParseFloat(fields[2], 64)
+		if err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
+			return nil, fmt.Errorf("%w: %s:%d: bad time %q", ErrEvalData, path, line, fields[2])
+		}
+		item, ok := items[fields[1]]
+		if !ok {
+			item = strings.Clone(fields[1])
+			items[item] = item
+		}
+		sid := fields[0]
+		cl, ok := bySession[sid]
+		if !ok {
+			sid = strings.Clone(sid)
+			order = append(order, sid)
+		}
+		bySession[sid] = append(cl, click{item, int64(math.Round(secs * 1000)), line})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrEvalData, path, err)
+	}
+	out := make([]session, 0, len(order))
+	for _, sid := range order {
+		cl := bySession[sid]
+		slices.SortStableFunc(cl, func(a, b click) int { return cmp.Compare(a.ms, b.ms) })
+		s := make(session, len(cl))
+		for i, c := range cl {
+			s[i] = ItemEvent{Item: c.item, Kind: ItemView, TS: c.ms / 1000}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// splitLastDay splits sessions as the session-rec framework splits train
+// from test: sessions ending in the last 24 hours go to the second part,
+// restricted to items of the first part and to sessions still of length ≥ 2.
+func splitLastDay(all []session) (train, valid []session) {
+	var tmax int64
+	for _, s := range all {
+		tmax = max(tmax, s[len(s)-1].TS)
+	}
+	known := make(map[string]bool)
+	for _, s := range all {
+		if s[len(s)-1].TS < tmax-86400 {
+			train = append(train, s)
+			for _, e := range s {
+				known[e.Item] = true
+			}
+		}
+	}
+	for _, s := range all {
+		if s[len(s)-1].TS < tmax-86400 {
+			continue
+		}
+		var v session
+		for _, e := range s {
+			if known[e.Item] {
+				v = append(v, e)
+			}
+		}
+		if len(v) >= 2 {
+			valid = append(valid, v)
+		}
+	}
+	return train, valid
+}
+
+// trainSessions feeds every click of the sessions, in global time order, to
+// a new recommender, each session being one user, and rebuilds it.
+func trainSessions(sessions []session, o RecommenderOptions) *Recommender {
+	type ref struct{ s, i int32 }
+	var refs []ref
+	for s, sess := range sessions {
+		for i := range sess {
+			refs = append(refs, ref{int32(s), int32(i)})
+		}
+	}
+	slices.SortStableFunc(refs, func(a, b ref) int {
+		return cmp.Compare(sessions[a.s][a.i].TS, sessions[b.s][b.i].TS)
+	})
+	rec := NewRecommender(o)
+	for _, r := range refs {
+		s := sessions[r.s]
+		rec.Observe(s[:r.i], s[r.i], "")
+	}
+	rec.Rebuild()
+	return rec
+}
+
+type predictor func(dst []string, history []ItemEvent) []string
+
+func evalSessionRecommender(train, test []session, o RecommenderOptions, k int) EvalResult {
+	rec := trainSessions(train, o)
+	return evalSessions(train, test, k, EvalMethodRecommender, func(dst []string, h []ItemEvent) []string {
+		return rec.Recommend(dst, h, k, h[len(h)-1].TS, nil)
+	})
+}
+
+// evalSessions scores predict on every next click of every test session
+// (the session-rec convention: repeated clicks on an item count; a target
+// never seen in training is skipped).
+func evalSessions(train, test []session, k int, method string, predict predictor) EvalResult {
+	known := make(map[string]bool)
+	for _, s := range train {
+		for _, e := range s {
+			known[e.Item] = true
+		}
+	}
+	res := EvalResult{Dataset: EvalDatasetYooChoose, Method: method}
+	var buf []string
+	var hits, rr float64
+	for _, s := range test {
+		for i := 1; i < len(s); i++ {
+			target := s[i].Item
+			if !known[target] {
+				res.Skipped++
+				continue
+			}
+			buf = predict(buf[:0], s[:i])
+			res.Cases++
+			if j := slices.Index(buf[:min(len(buf), k)], target); j >= 0 {
+				hits++
+				rr += 1 / float64(j+1)
+			}
+		}
+	}
+	if res.Cases > 0 {
+		res.HitRate = hits / float64(res.Cases)
+		res.MRR = rr / float64(res.Cases)
+	}
+	return res
+}
+
+// popularPredictor recommends the k items with the most training clicks
+// (ties: the lower item id string).
+func popularPredictor(train []session, k int) predictor {
+	counts := make(map[string]int)
+	for _, s := range train {
+		for _, e := range s {
+			counts[e.Item]++
+		}
+	}
+	top := topCounted(counts, k)
+	return func(dst []string, _ []ItemEvent) []string { return append(dst, top...) }
+}
+
+func topCounted(counts map[string]int, k int) []string {
+	items := make([]string, 0, len(counts))
+	for it := range counts {
+		items = append(items, it)
+	}
+	slices.SortFunc(items, func(a, b string) int {
+		if c := cmp.Compare(counts[b], counts[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return items[:min(k, len(items))]
+}
+
+// recentPredictor recommends the user's own k latest distinct items.
+func recentPredictor(k int) predictor {
+	return func(dst []string, h []ItemEvent) []string {
+		start := len(dst)
+		for i := len(h) - 1; i >= 0 && len(dst)-start < k; i-- {
+			if !slices.Contains(dst[start:], h[i].Item) {
+				dst = append(dst, h[i].Item)
+			}
+		}
+		return dst
+	}
+}
+
+// ---- Online Retail: next basket -------------------------------------------
+
+// retailLine is one purchased product line of an invoice.
+type retailLine struct {
+	customer string
+	invoice  string
+	item     string
+	ts       int64
+}
+
+func evalRetail(rep *EvalReport, dataDir string, opts EvalOptions) error {
+	lines, err := readRetail(dataDir, opts.MaxRetailLines)
+	if err != nil {
+		return err
+	}
+	k := opts.K
+	train, last := splitLastInvoice(lines)
+	variants := []struct {
+		method, defaults string
+		rebuy            bool
+		out              *RecommenderOptions
+	}{
+		{EvalMethodRecommender, EvalMethodRecommenderDefaults, false, &rep.Retail},
+		{EvalMethodRecommenderRebuy, EvalMethodRecommenderRebuyDefaults, true, &rep.RetailRebuy},
+	}
+	var vtrain []retailLine
+	var vlast map[string][]retailLine
+	if opts.Tune {
+		vtrain, vlast = splitLastInvoice(train)
+	}
+	for _, v := range variants {
+		base := opts.Retail
+		base.IncludePurchased = v.rebuy
+		base.EnsureDefaults()
+		final := base
+		if opts.Tune {
+			final = tune(rep, EvalDatasetRetail, v.method, base, retailGrid, func(o RecommenderOptions) EvalResult {
+				return evalRetailRecommender(vtrain, vlast, o, k, v.method)
+			})
+		}
+		*v.out = final
+		rep.Results = append(rep.Results, evalRetailRecommender(train, last, final, k, v.method))
+		if opts.Tune {
+			rep.Results = append(rep.Results, evalRetailRecommender(train, last, base, k, v.defaults))
+		}
+	}
+	counts := make(map[string]int)
+	for _, l := range train {
+		counts[l.item]++
+	}
+	top := topCounted(counts, k)
+	rep.Results = append(rep.Results,
+		evalBaskets(train, last, k, EvalMethodPopular, func(dst []string, _ []ItemEvent) []string { return append(dst, top...) }),
+		evalBaskets(train, last, k, EvalMethodRecent, recentPredictor(k)))
+	return nil
+}
+
+// readRetail reads the product lines of Online Retail with a customer, in
+// file (date) order, leaving out cancellations (invoices starting with C),
+// lines with a quantity ≤ 0, and stock codes that are not products (postage,
+// manual, discount, bank charges, carriage, … : codes whose first five
+// characters are not digits).
+func readRetail(dataDir string, maxLines int) ([]retailLine, error) {
+	f, path, err := openEvalFile(dataDir, "online-retail.csv.gz", "online-retail.csv")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := csv.NewReader(bufio.NewReaderSize(f, 64<<10))
+	r.ReuseRecord = true
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: header: %v", ErrEvalData, path, err)
+	}
+	col := make(map[string]int)
+	for i, h := range header {
+		col[strings.TrimSpace(h)] = i
+	}
+	need := []string{"InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "CustomerID"}
+	for _, c := range need {
+		if _, ok := col[c]; !ok {
+			return nil, fmt.Errorf("%w: %s: no column %s", ErrEvalData, path, c)
+		}
+	}
+	cInv, cCode, cQty, cDate, cCust := col["InvoiceNo"], col["StockCode"], col["Quantity"], col["InvoiceDate"], col["CustomerID"]
+	intern := make(map[string]string)
+	in := func(s string) string {
+		if v, ok := intern[s]; ok {
+			return v
+		}
+		s = strings.Clone(s)
+		intern[s] = s
+		return s
+	}
+	var out []retailLine
+	for n := 1; maxLines <= 0 || n <= maxLines; n++ {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrEvalData, path, err)
+		}
+		inv, code, cust := rec[cInv], rec[cCode], rec[cCust]
+		if cust == "" || strings.HasPrefix(inv, "C") || !isProductCode(code) {
+			continue
+		}
+		qty, err := strconv.ParseFloat(rec[cQty], 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: line %d: bad quantity %q", ErrEvalData, path, n+1, rec[cQty])
+		}
+		if qty <= 0 {
+			continue
+		}
+		t, err := parseRetailDate(rec[cDate])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: line %d: %v", ErrEvalData, path, n+1, err)
+		}
+		out = append(out, retailLine{customer: in(cust), invoice: in(inv), item: in(code), ts: t.Unix()})
+	}
+	return out, nil
+}
+
+func isProductCode(code string) bool {
+	if len(code) < 5 {
+		return false
+	}
+	for i := range 5 {
+		if code[i] < '0' || code[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func parseRetailDate(s string) (time.Time, error) {
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "1/2/2006 15:04"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("bad date %q", s)
+}
+
+// splitLastInvoice hides the last invoice (by date, then number) of every
+// customer with at least two invoices: it returns the other lines, in
+// order, and the hidden lines by customer.
+func splitLastInvoice(lines []retailLine) (train []retailLine, last map[string][]retailLine) {
+	type inv struct {
+		ts int64
+		no string
+	}
+	newest := make(map[string]inv)
+	count := make(map[string]map[string]bool)
+	for _, l := range lines {
+		cur, ok := newest[l.customer]
+		if !ok || l.ts > cur.ts || (l.ts == cur.ts && l.invoice > cur.no) {
+			newest[l.customer] = inv{l.ts, l.invoice}
+		}
+		if count[l.customer] == nil {
+			count[l.customer] = make(map[string]bool)
+		}
+		count[l.customer][l.invoice] = true
+	}
+	last = make(map[string][]retailLine)
+	for _, l := range lines {
+		if len(count[l.customer]) >= 2 && l.invoice == newest[l.customer].no {
+			last[l.customer] = append(last[l.customer], l)
+			continue
+		}
+		train = append(train, l)
+	}
+	return train, last
+}
+
+// histories returns each customer's purchases in train, in order.
+func histories(train []retailLine) map[string][]ItemEvent {
+	h := make(map[string][]ItemEvent)
+	for _, l := range train {
+		h[l.customer] = append(h[l.customer], ItemEvent{Item: l.item, Kind: ItemPurchase, TS: l.ts})
+	}
+	return h
+}
+
+func evalRetailRecommender(train []retailLine, last map[string][]retailLine, o RecommenderOptions, k int, method string) EvalResult {
+	idx := slices.Clone(train)
+	slices.SortStableFunc(idx, func(a, b retailLine) int { return cmp.Compare(a.ts, b.ts) })
+	rec := NewRecommender(o)
+	hist := make(map[string][]ItemEvent)
+	for _, l := range idx {
+		ev := ItemEvent{Item: l.item, Kind: ItemPurchase, TS: l.ts}
+		h := hist[l.customer]
+		rec.Observe(h, ev, "")
+		hist[l.customer] = append(h, ev)
+	}
+	rec.Rebuild()
+	return evalBaskets(train, last, k, method, func(dst []string, h []ItemEvent) []string {
+		return rec.Recommend(dst, h, k, h[len(h)-1].TS, nil)
+	})
+}
+
+// evalBaskets scores predict for every customer with a hidden invoice: a
+// hit is any of the top k items in it.
+func evalBaskets(train []retailLine, last map[string][]retailLine, k int, method string, predict predictor) EvalResult {
+	hist := histories(train)
+	customers := make([]string, 0, len(last))
+	for c := range last {
+		customers = append(customers, c)
+	}
+	slices.Sort(customers)
+	res := EvalResult{Dataset: EvalDatasetRetail, Method: method}
+	var buf []string
+	var hits, rr float64
+	for _, c := range customers {
+		h := hist[c]
+		if len(h) == 0 {
+			res.Skipped++
+			continue
+		}
+		buf = predict(buf[:0], h)
+		res.Cases++
+		for j, it := range buf[:min(len(buf), k)] {
+			if slices.ContainsFunc(last[c], func(l retailLine) bool { return l.item == it }) {
+				hits++
+				rr += 1 / float64(j+1)
+				break
+			}
+		}
+	}
+	if res.Cases > 0 {
+		res.HitRate = hits / float64(res.Cases)
+		res.MRR = rr / float64(res.Cases)
+	}
+	return res
+}
+
+// ---- tuning ---------------------------------------------------------------
+
+// evalParam is one option searched by tune, with the values tried.
+type evalParam struct {
+	name   string
+	values []float64
+	set    func(o *RecommenderOptions, v float64)
+}
+
+var yooChooseGrid = []evalParam{
+	{"HistoryWindow", []float64{1, 3, 10}, func(o *RecommenderOptions, v float64) { o.HistoryWindow = int(v) }},
+	{"PositionDecay", []float64{1, 0.7, 0.4, 0.2}, func(o *RecommenderOptions, v float64) { o.PositionDecay = v }},
+	{"SelfWeight", []float64{0.25, 0.5, 1, 2}, func(o *RecommenderOptions, v float64) { o.SelfWeight = v }},
+	{"Shrink", []float64{-1, 2, 10, 50}, func(o *RecommenderOptions, v float64) { o.Shrink = v }},
+	{"CoWindow", []float64{3, 10, 30}, func(o *RecommenderOptions, v float64) { o.CoWindow = int(v) }},
+}
+
+var retailGrid = []evalParam{
+	{"HistoryWindow", []float64{10, 30, 100}, func(o *RecommenderOptions, v float64) { o.HistoryWindow = int(v) }},
+	{"PositionDecay", []float64{1, 0.95, 0.8}, func(o *RecommenderOptions, v float64) { o.PositionDecay = v }},
+	{"SelfWeight", []float64{0.5, 1, 2, 4}, func(o *RecommenderOptions, v float64) { o.SelfWeight = v }},
+	{"Shrink", []float64{2, 10, 50}, func(o *RecommenderOptions, v float64) { o.Shrink = v }},
+	{"CoWindow", []float64{10, 30}, func(o *RecommenderOptions, v float64) { o.CoWindow = int(v) }},
+}
+
+// tune runs two rounds of coordinate search over grid from base, scoring
+// each setting with score (on validation data only) by hit rate, then MRR,
+// and returns the best; every trial is recorded in rep.
+func tune(rep *EvalReport, dataset, variant string, base RecommenderOptions, grid []evalParam, score func(RecommenderOptions) EvalResult) RecommenderOptions {
+	best := base
+	bestRes := score(best)
+	rep.Trials = append(rep.Trials, EvalTrial{dataset, variant, best, bestRes})
+	better := func(a, b EvalResult) bool {
+		if a.HitRate != b.HitRate {
+			return a.HitRate > b.HitRate
+		}
+		return a.MRR > b.MRR
+	}
+	for range 2 {
+		changed := false
+		for _, p := range grid {
+			for _, v := range p.values {
+				o := best
+				p.set(&o, v)
+				if o == best || o.Validate() != nil {
+					continue
+				}
+				res := score(o)
+				rep.Trials = append(rep.Trials, EvalTrial{dataset, variant, o, res})
+				if better(res, bestRes) {
+					best, bestRes, changed = o, res, true
+				}
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	return best
+}
+
+// ---- report ---------------------------------------------------------------
+
+func writeEvalReport(w io.Writer, rep EvalReport, opts EvalOptions) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "## Recommender offline evaluation (K = %d)\n\n", rep.K)
+	fmt.Fprintf(&b, "| data set | method | cases | hit@%d | MRR@%d |\n|---|---|---:|---:|---:|\n", rep.K, rep.K)
+	for _, r := range rep.Results {
+		fmt.Fprintf(&b, "| %s | %s | %d | %.4f | %.4f |\n", r.Dataset, r.Method, r.Cases, r.HitRate, r.MRR)
+	}
+	b.WriteString("\n")
+	if !opts.SkipYooChoose {
+		fmt.Fprintf(&b, "- %s: trained on train_full (every session a user, clicks in time order through Observe); "+
+			"every next click of every test session is predicted from the clicks before it, repeats included; "+
+			"targets never seen in training are skipped (session-rec convention). Options: %s.\n",
+			EvalDatasetYooChoose, describeOptions(rep.YooChoose))
+	}
+	if !opts.SkipRetail {
+		fmt.Fprintf(&b, "- %s: product lines with a customer, cancellations, returns and non-product codes left out; "+
+			"each customer's last invoice hidden (customers with ≥ 2 invoices), the model trained on all other lines; "+
+			"a hit is any of the %d in the hidden invoice, MRR of the first hit. Options: %s; purchased included: %s.\n",
+			EvalDatasetRetail, rep.K, describeOptions(rep.Retail), describeOptions(rep.RetailRebuy))
+	}
+	if len(rep.Trials) > 0 {
+		b.WriteString("- Tuning: coordinate search on validation splits of the training data only " +
+			"(YooChoose: sessions of the last training day; Online Retail: each customer's last training invoice), " +
+			"best hit rate then MRR; the test data was not used.\n\n")
+		b.WriteString("| data set | variant | options | hit | MRR |\n|---|---|---|---:|---:|\n")
+		for _, t := range rep.Trials {
+			fmt.Fprintf(&b, "| %s | %s | %s | %.4f | %.4f |\n", t.Dataset, t.Variant, describeOptions(t.Options), t.Result.HitRate, t.Result.MRR)
+		}
+	}
+	fmt.Fprintf(&b, "\nElapsed: %s.\n", rep.Elapsed.Round(time.Millisecond))
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+func describeOptions(o RecommenderOptions) string {
+	return fmt.Sprintf("HistoryWindow=%d CoWindow=%d PositionDecay=%g SelfWeight=%g Shrink=%g Neighbours=%d",
+		o.HistoryWindow, o.CoWindow, o.PositionDecay, o.SelfWeight, max(o.Shrink, 0), o.Neighbours)
+}
+
+// openEvalFile opens the first of names that exists in dir, decompressing
+// gzip (recognised by its magic bytes).
+func openEvalFile(dir string, names ...string) (io.ReadCloser, string, error) {
+	for _, name := range names {
+		path := filepath.Join(dir, name)
+		f, err := os.Open(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, path, fmt.Errorf("%w: %v", ErrEvalData, err)
+		}
+		br := bufio.NewReaderSize(f, 64<<10)
+		if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+			zr, err := gzip.NewReader(br)
+			if err != nil {
+				f.Close()
+				return nil, path, fmt.Errorf("%w: %s: %v", ErrEvalData, path, err)
+			}
+			return readCloser{zr, f}, path, nil
+		}
+		return readCloser{br, f}, path, nil
+	}
+	return nil, "", fmt.Errorf("%w: none of %s in %s", ErrEvalData, strings.Join(names, ", "), dir)
+}
+
+type readCloser struct {
+	io.Reader
+	c io.Closer
+}
+
+func (r readCloser) Close() error { return r.c.Close() }
