@@ -51,6 +51,9 @@ const (
 	EvalMethodRecommenderRebuyDefaults = "recommender, purchased included, default options"
 	// EvalMethodPopular recommends the K items with the most training events.
 	EvalMethodPopular = "most popular"
+	// EvalMethodPopularNew recommends the K items with the most training
+	// events that the user has not purchased (Online Retail only).
+	EvalMethodPopularNew = "most popular, purchased excluded"
 	// EvalMethodRecent recommends the user's own K latest distinct items.
 	EvalMethodRecent = "most recent"
 )
@@ -174,14 +177,15 @@ func evalYooChoose(rep *EvalReport, dataDir string, opts EvalOptions) error {
 	final := base
 	if opts.Tune {
 		tr, valid := splitLastDay(train)
+		cache := new(evalModelCache)
 		final = tune(rep, EvalDatasetYooChoose, EvalMethodRecommender, base, yooChooseGrid, func(o RecommenderOptions) EvalResult {
-			return evalSessionRecommender(tr, valid, o, k)
+			return evalSessionRecommender(tr, valid, o, k, cache)
 		})
 	}
 	rep.YooChoose = final
-	rep.Results = append(rep.Results, evalSessionRecommender(train, test, final, k))
+	rep.Results = append(rep.Results, evalSessionRecommender(train, test, final, k, nil))
 	if opts.Tune {
-		r := evalSessionRecommender(train, test, base, k)
+		r := evalSessionRecommender(train, test, base, k, nil)
 		r.Method = EvalMethodRecommenderDefaults
 		rep.Results = append(rep.Results, r)
 	}
@@ -321,8 +325,8 @@ func trainSessions(sessions []session, o RecommenderOptions) *Recommender {
 
 type predictor func(dst []string, history []ItemEvent) []string
 
-func evalSessionRecommender(train, test []session, o RecommenderOptions, k int) EvalResult {
-	rec := trainSessions(train, o)
+func evalSessionRecommender(train, test []session, o RecommenderOptions, k int, cache *evalModelCache) EvalResult {
+	rec := cache.get(o, func(o RecommenderOptions) *Recommender { return trainSessions(train, o) })
 	return evalSessions(train, test, k, EvalMethodRecommender, func(dst []string, h []ItemEvent) []string {
 		return rec.Recommend(dst, h, k, h[len(h)-1].TS, nil)
 	})
@@ -439,23 +443,40 @@ func evalRetail(rep *EvalReport, dataDir string, opts EvalOptions) error {
 		base.EnsureDefaults()
 		final := base
 		if opts.Tune {
-			final = tune(rep, EvalDatasetRetail, v.method, base, retailGrid, func(o RecommenderOptions) EvalResult {
-				return evalRetailRecommender(vtrain, vlast, o, k, v.method)
+			grid := retailGrid
+			if !v.rebuy {
+				grid = slices.DeleteFunc(slices.Clone(grid), func(p evalParam) bool { return p.name == "SelfWeight" })
+			}
+			cache := new(evalModelCache)
+			final = tune(rep, EvalDatasetRetail, v.method, base, grid, func(o RecommenderOptions) EvalResult {
+				return evalRetailRecommender(vtrain, vlast, o, k, v.method, cache)
 			})
 		}
 		*v.out = final
-		rep.Results = append(rep.Results, evalRetailRecommender(train, last, final, k, v.method))
+		rep.Results = append(rep.Results, evalRetailRecommender(train, last, final, k, v.method, nil))
 		if opts.Tune {
-			rep.Results = append(rep.Results, evalRetailRecommender(train, last, base, k, v.defaults))
+			rep.Results = append(rep.Results, evalRetailRecommender(train, last, base, k, v.defaults, nil))
 		}
 	}
 	counts := make(map[string]int)
 	for _, l := range train {
 		counts[l.item]++
 	}
-	top := topCounted(counts, k)
+	top := topCounted(counts, len(counts))
 	rep.Results = append(rep.Results,
-		evalBaskets(train, last, k, EvalMethodPopular, func(dst []string, _ []ItemEvent) []string { return append(dst, top...) }),
+		evalBaskets(train, last, k, EvalMethodPopular, func(dst []string, _ []ItemEvent) []string { return append(dst, top[:min(k, len(top))]...) }),
+		evalBaskets(train, last, k, EvalMethodPopularNew, func(dst []string, h []ItemEvent) []string {
+			start := len(dst)
+			for _, it := range top {
+				if len(dst)-start == k {
+					break
+				}
+				if !slices.ContainsFunc(h, func(e ItemEvent) bool { return e.Item == it }) {
+					dst = append(dst, it)
+				}
+			}
+			return dst
+		}),
 		evalBaskets(train, last, k, EvalMethodRecent, recentPredictor(k)))
 	return nil
 }
@@ -587,21 +608,55 @@ func histories(train []retailLine) map[string][]ItemEvent {
 	return h
 }
 
-func evalRetailRecommender(train []retailLine, last map[string][]retailLine, o RecommenderOptions, k int, method string) EvalResult {
-	idx := slices.Clone(train)
-	slices.SortStableFunc(idx, func(a, b retailLine) int { return cmp.Compare(a.ts, b.ts) })
-	rec := NewRecommender(o)
-	hist := make(map[string][]ItemEvent)
-	for _, l := range idx {
-		ev := ItemEvent{Item: l.item, Kind: ItemPurchase, TS: l.ts}
-		h := hist[l.customer]
-		rec.Observe(h, ev, "")
-		hist[l.customer] = append(h, ev)
-	}
-	rec.Rebuild()
+func evalRetailRecommender(train []retailLine, last map[string][]retailLine, o RecommenderOptions, k int, method string, cache *evalModelCache) EvalResult {
+	rec := cache.get(o, func(o RecommenderOptions) *Recommender {
+		idx := slices.Clone(train)
+		slices.SortStableFunc(idx, func(a, b retailLine) int { return cmp.Compare(a.ts, b.ts) })
+		rec := NewRecommender(o)
+		hist := make(map[string][]ItemEvent)
+		for _, l := range idx {
+			ev := ItemEvent{Item: l.item, Kind: ItemPurchase, TS: l.ts}
+			h := hist[l.customer]
+			rec.Observe(h, ev, "")
+			hist[l.customer] = append(h, ev)
+		}
+		rec.Rebuild()
+		return rec
+	})
 	return evalBaskets(train, last, k, method, func(dst []string, h []ItemEvent) []string {
 		return rec.Recommend(dst, h, k, h[len(h)-1].TS, nil)
 	})
+}
+
+// evalModelCache keeps the last trained model of a tuning run, so that trying
+// an option that only affects Rebuild or Recommend does not retrain.
+type evalModelCache struct {
+	key RecommenderOptions
+	rec *Recommender
+}
+
+// trainingOptions are the fields of o that Observe uses.
+func trainingOptions(o RecommenderOptions) RecommenderOptions {
+	return RecommenderOptions{
+		CoWindow: o.CoWindow, HalfLife: o.HalfLife, CartWeight: o.CartWeight, PurchaseWeight: o.PurchaseWeight,
+		MaxPairsPerItem: o.MaxPairsPerItem, PopularityHalfLife: o.PopularityHalfLife, RebuildEvery: o.RebuildEvery,
+	}
+}
+
+// get returns a model trained with o: the cached one, with o's serving
+// options (rebuilt if need be), if it was trained with the same training
+// options, or else a new one from train. A nil cache always trains.
+func (c *evalModelCache) get(o RecommenderOptions, train func(RecommenderOptions) *Recommender) *Recommender {
+	o.EnsureDefaults()
+	if c == nil {
+		return train(o)
+	}
+	if c.rec != nil && c.key == trainingOptions(o) {
+		c.rec.reconfigure(o)
+		return c.rec
+	}
+	c.rec, c.key = train(o), trainingOptions(o)
+	return c.rec
 }
 
 // evalBaskets scores predict for every customer with a hidden invoice: a
@@ -652,16 +707,17 @@ var yooChooseGrid = []evalParam{
 	{"HistoryWindow", []float64{1, 3, 10}, func(o *RecommenderOptions, v float64) { o.HistoryWindow = int(v) }},
 	{"PositionDecay", []float64{1, 0.7, 0.4, 0.2}, func(o *RecommenderOptions, v float64) { o.PositionDecay = v }},
 	{"SelfWeight", []float64{0.25, 0.5, 1, 2}, func(o *RecommenderOptions, v float64) { o.SelfWeight = v }},
-	{"Shrink", []float64{-1, 2, 10, 50}, func(o *RecommenderOptions, v float64) { o.Shrink = v }},
+	{"Shrink", []float64{-1, 2, 10, 50, 200}, func(o *RecommenderOptions, v float64) { o.Shrink = v }},
 	{"CoWindow", []float64{3, 10, 30}, func(o *RecommenderOptions, v float64) { o.CoWindow = int(v) }},
 }
 
 var retailGrid = []evalParam{
 	{"HistoryWindow", []float64{10, 30, 100}, func(o *RecommenderOptions, v float64) { o.HistoryWindow = int(v) }},
 	{"PositionDecay", []float64{1, 0.95, 0.8}, func(o *RecommenderOptions, v float64) { o.PositionDecay = v }},
-	{"SelfWeight", []float64{0.5, 1, 2, 4}, func(o *RecommenderOptions, v float64) { o.SelfWeight = v }},
-	{"Shrink", []float64{2, 10, 50}, func(o *RecommenderOptions, v float64) { o.Shrink = v }},
-	{"CoWindow", []float64{10, 30}, func(o *RecommenderOptions, v float64) { o.CoWindow = int(v) }},
+	{"HalfLife", []float64{3, 30, 365}, func(o *RecommenderOptions, v float64) { o.HalfLife = time.Duration(v) * 24 * time.Hour }},
+	{"SelfWeight", []float64{0.5, 1, 2, 4, 8}, func(o *RecommenderOptions, v float64) { o.SelfWeight = v }},
+	{"Shrink", []float64{2, 10, 50, 200}, func(o *RecommenderOptions, v float64) { o.Shrink = v }},
+	{"CoWindow", []float64{10, 30, 100}, func(o *RecommenderOptions, v float64) { o.CoWindow = int(v) }},
 }
 
 // tune runs two rounds of coordinate search over grid from base, scoring
@@ -737,8 +793,8 @@ func writeEvalReport(w io.Writer, rep EvalReport, opts EvalOptions) error {
 }
 
 func describeOptions(o RecommenderOptions) string {
-	return fmt.Sprintf("HistoryWindow=%d CoWindow=%d PositionDecay=%g SelfWeight=%g Shrink=%g Neighbours=%d",
-		o.HistoryWindow, o.CoWindow, o.PositionDecay, o.SelfWeight, max(o.Shrink, 0), o.Neighbours)
+	return fmt.Sprintf("HistoryWindow=%d CoWindow=%d PositionDecay=%g HalfLife=%s SelfWeight=%g Shrink=%g Neighbours=%d",
+		o.HistoryWindow, o.CoWindow, o.PositionDecay, o.HalfLife, o.SelfWeight, max(o.Shrink, 0), o.Neighbours)
 }
 
 // openEvalFile opens the first of names that exists in dir, decompressing

@@ -67,8 +67,8 @@ type RecommenderOptions struct {
 	// history are still excluded. Default 10.
 	HistoryWindow int
 	// CoWindow is the number of distinct items, newest first, of a user's
-	// history that a new event is counted as co-occurring with. Default
-	// HistoryWindow.
+	// history that a new event is counted as co-occurring with. Observe's
+	// cost grows with it. Default 20.
 	CoWindow int
 	// HalfLife is the recency weighting of a user's history: an event
 	// HalfLife older than now counts half as much as one happening now. It
@@ -94,8 +94,8 @@ type RecommenderOptions struct {
 	SelfWeight float64
 	// Shrink is added to both occurrence counts in the similarity
 	// c(i,j)/sqrt((n_i+Shrink)(n_j+Shrink)), so pairs seen once between two
-	// rare items do not outrank well supported ones. Default 2; a negative
-	// value means 0.
+	// rare items do not outrank well supported ones. Default 20 (about 20
+	// views or 4 purchases); a negative value means 0.
 	Shrink float64
 	// MaxPairsPerItem caps the co-occurrence counters kept per item; over
 	// the cap the least frequent quarter is dropped. It bounds memory to
@@ -121,12 +121,13 @@ type RecommenderOptions struct {
 const (
 	DefaultRecommenderNeighbours      = 20
 	DefaultRecommenderHistoryWindow   = 10
+	DefaultRecommenderCoWindow        = 20
 	DefaultRecommenderHalfLife        = 72 * time.Hour
 	DefaultRecommenderPositionDecay   = 0.7
 	DefaultRecommenderCartWeight      = 3
 	DefaultRecommenderPurchaseWeight  = 5
 	DefaultRecommenderSelfWeight      = 1
-	DefaultRecommenderShrink          = 2
+	DefaultRecommenderShrink          = 20
 	DefaultRecommenderMaxPairs        = 200
 	DefaultRecommenderBestSellers     = 100
 	DefaultRecommenderPopularityDecay = 7 * 24 * time.Hour
@@ -141,7 +142,7 @@ func (o *RecommenderOptions) EnsureDefaults() {
 		o.HistoryWindow = DefaultRecommenderHistoryWindow
 	}
 	if o.CoWindow == 0 {
-		o.CoWindow = o.HistoryWindow
+		o.CoWindow = DefaultRecommenderCoWindow
 	}
 	if o.HalfLife == 0 {
 		o.HalfLife = DefaultRecommenderHalfLife
@@ -235,8 +236,11 @@ type Recommender struct {
 	built      time.Time
 
 	window   []windowItem // Observe scratch
-	pruneBuf []itemPair   // prune scratch
-	rowBuf   []itemScore  // Rebuild scratch
+	stamp    []uint32     // item → r.gen when it is in window
+	slot     []int32      // item → its index in window, when stamped
+	gen      uint32
+	pruneBuf []itemPair  // prune scratch
+	rowBuf   []itemScore // Rebuild scratch
 }
 
 // itemPair is one co-occurrence counter: the other item and the weighted count.
@@ -290,6 +294,28 @@ func NewRecommender(opts RecommenderOptions) *Recommender {
 	return r
 }
 
+// reconfigure replaces the options of r with o, which must have the same
+// training options (those Observe uses), and rebuilds the snapshot if o
+// changes how it is built. The offline evaluation uses it to try serving
+// options without retraining; it must not run concurrently with Recommend.
+func (r *Recommender) reconfigure(o RecommenderOptions) {
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		panic(err)
+	}
+	if o.Shrink < 0 {
+		o.Shrink = 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rebuild := o.Neighbours != r.o.Neighbours || o.Shrink != r.o.Shrink || o.BestSellers != r.o.BestSellers
+	r.o = o
+	r.kindW = [itemKinds]float64{1, o.CartWeight, o.PurchaseWeight}
+	if rebuild {
+		r.rebuild()
+	}
+}
+
 // Options returns the options in use, defaults applied.
 func (r *Recommender) Options() RecommenderOptions { return r.o }
 
@@ -320,6 +346,8 @@ func (r *Recommender) intern(item string) uint32 {
 	r.occ = append(r.occ, 0)
 	r.pop = append(r.pop, [3]float64{})
 	r.pairs = append(r.pairs, nil)
+	r.stamp = append(r.stamp, 0)
+	r.slot = append(r.slot, 0)
 	return id
 }
 
@@ -396,6 +424,11 @@ func (r *Recommender) Observe(history []ItemEvent, ev ItemEvent, category string
 	r.pop[id][kind] += r.popWeight(ev.TS)
 
 	// The distinct items of the recent history, newest first.
+	r.gen++
+	if r.gen == 0 { // wrapped: forget every stamp
+		clear(r.stamp)
+		r.gen = 1
+	}
 	win := r.window[:0]
 	repeat := false
 	for i := len(history) - 1; i >= 0 && len(win) < r.o.CoWindow; i-- {
@@ -415,13 +448,11 @@ func (r *Recommender) Observe(history []ItemEvent, ev ItemEvent, category string
 			}
 			continue
 		}
-		j := 0
-		for j < len(win) && win[j].id != hid {
-			j++
-		}
-		if j == len(win) {
+		if r.stamp[hid] != r.gen {
+			r.stamp[hid] = r.gen
+			r.slot[hid] = int32(len(win))
 			win = append(win, windowItem{id: hid, kind: hk, ts: h.TS})
-		} else if hk > win[j].kind {
+		} else if j := r.slot[hid]; hk > win[j].kind {
 			win[j].kind = hk
 		}
 	}
@@ -448,8 +479,16 @@ func (r *Recommender) Observe(history []ItemEvent, ev ItemEvent, category string
 // when over the cap.
 func (r *Recommender) addPair(a, b uint32, w float32) {
 	p := r.pairs[a]
-	i, found := slices.BinarySearchFunc(p, b, func(e itemPair, t uint32) int { return cmp.Compare(e.id, t) })
-	if found {
+	i, j := 0, len(p)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if p[h].id < b {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
+	if i < len(p) && p[i].id == b {
 		p[i].w += w
 		return
 	}
@@ -468,21 +507,69 @@ func (r *Recommender) addPair(a, b uint32, w float32) {
 func (r *Recommender) prune(p []itemPair) []itemPair {
 	keep := max(r.o.MaxPairsPerItem*3/4, 1)
 	tmp := append(r.pruneBuf[:0], p...)
-	slices.SortFunc(tmp, func(a, b itemPair) int {
-		if c := cmp.Compare(b.w, a.w); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
+	selectTop(tmp, keep, pairAbove)
 	last := tmp[keep-1]
 	r.pruneBuf = tmp
 	out := p[:0]
 	for _, e := range p {
-		if e.w > last.w || (e.w == last.w && e.id <= last.id) {
+		if e.id == last.id || pairAbove(e, last) {
 			out = append(out, e)
 		}
 	}
 	return out
+}
+
+// pairAbove ranks co-occurrence counters: heavier first, then lower id.
+func pairAbove(a, b itemPair) bool { return a.w > b.w || (a.w == b.w && a.id < b.id) }
+
+// scoreAbove ranks scores: higher first, then lower id.
+func scoreAbove(a, b itemScore) bool { return a.s > b.s || (a.s == b.s && a.id < b.id) }
+
+// selectTop reorders x so that x[:k] holds its k top-ranked elements, in no
+// particular order except that x[k-1] is the k-th (quickselect). above must
+// be a strict total order.
+func selectTop[T any](x []T, k int, above func(a, b T) bool) {
+	if k <= 0 || k >= len(x) {
+		return
+	}
+	t := k - 1
+	lo, hi := 0, len(x)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		// Median of three as the pivot.
+		if above(x[mid], x[lo]) {
+			x[mid], x[lo] = x[lo], x[mid]
+		}
+		if above(x[hi], x[lo]) {
+			x[hi], x[lo] = x[lo], x[hi]
+		}
+		if above(x[hi], x[mid]) {
+			x[hi], x[mid] = x[mid], x[hi]
+		}
+		pivot := x[mid]
+		i, j := lo, hi
+		for i <= j {
+			for above(x[i], pivot) {
+				i++
+			}
+			for above(pivot, x[j]) {
+				j--
+			}
+			if i <= j {
+				x[i], x[j] = x[j], x[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case t <= j:
+			hi = j
+		case t >= i:
+			lo = i
+		default:
+			return
+		}
+	}
 }
 
 // Rebuild recomputes the neighbour and best-seller lists from the counters
@@ -523,8 +610,10 @@ func (r *Recommender) rebuild() {
 			}
 			row = append(row, itemScore{p.id, float64(p.w) / math.Sqrt(d)})
 		}
+		selectTop(row, k, scoreAbove)
+		row = row[:min(len(row), k)]
 		sortScores(row)
-		for _, e := range row[:min(len(row), k)] {
+		for _, e := range row {
 			s.nbrID = append(s.nbrID, e.id)
 			s.nbrSim = append(s.nbrSim, float32(e.s))
 		}
@@ -664,8 +753,12 @@ func (r *Recommender) Recommend(dst []string, history []ItemEvent, n int, now in
 		w := r.weight(h.Kind) * decay(now-h.TS, r.o.HalfLife)
 		id, known := s.index[h.Item]
 		var seed *recSeed
+		var slot *idSlot
 		if known {
-			seed = sc.seedFor(id)
+			slot = sc.tab.get(id)
+			if slot.seed > 0 {
+				seed = &sc.seeds[slot.seed-1]
+			}
 		} else {
 			seed = sc.seedForUnknown(h.Item)
 		}
@@ -675,6 +768,7 @@ func (r *Recommender) Recommend(dst []string, history []ItemEvent, n int, now in
 			}
 			if known {
 				sc.seeds = append(sc.seeds, recSeed{id: int32(id)})
+				slot.seed = int32(len(sc.seeds))
 			} else {
 				sc.seeds = append(sc.seeds, recSeed{id: -1, name: h.Item})
 			}
@@ -828,15 +922,6 @@ func (sc *recScratch) release() {
 	recScratchPool.Put(sc)
 }
 
-func (sc *recScratch) seedFor(id uint32) *recSeed {
-	for i := range sc.seeds {
-		if sc.seeds[i].id == int32(id) {
-			return &sc.seeds[i]
-		}
-	}
-	return nil
-}
-
 func (sc *recScratch) seedForUnknown(name string) *recSeed {
 	for i := range sc.seeds {
 		if sc.seeds[i].id < 0 && sc.seeds[i].name == name {
@@ -874,6 +959,7 @@ type idTable struct {
 type idSlot struct {
 	key   uint32 // item number + 1; 0 is empty
 	score float32
+	seed  int32 // index in recScratch.seeds + 1; 0 if not a seed
 	flags uint8
 }
 
