@@ -1,7 +1,6 @@
 package creative
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -262,15 +261,16 @@ type windowItem struct {
 
 // recSnapshot is what Recommend reads: immutable once published.
 type recSnapshot struct {
-	index   map[string]uint32
-	names   []string
-	nbrOff  []uint32 // item i's neighbours are nbrID[nbrOff[i]:nbrOff[i+1]]
-	nbrID   []uint32
-	nbrSim  []float32
-	itemCat []uint32 // item → category number + 1; 0 is none
-	catOff  []uint32 // category c's best-sellers are catBest[catOff[c]:catOff[c+1]]
-	catBest []uint32
-	best    []uint32 // global best-sellers, best first
+	index    map[string]uint32
+	names    []string
+	nbrOff   []uint32 // item i's neighbours are nbrID[nbrOff[i]:nbrOff[i+1]]
+	nbrID    []uint32
+	nbrSim   []float32
+	itemCat  []uint32 // item → category number + 1; 0 is none
+	catOff   []uint32 // category c's best-sellers are catBest[catOff[c]:catOff[c+1]]
+	catBest  []uint32
+	catNames []string // category number - 1 → name
+	best     []uint32 // global best-sellers, best first
 }
 
 // NewRecommender returns an empty recommender. Zero fields of opts take
@@ -496,23 +496,29 @@ func (r *Recommender) addPair(a, b uint32, w float32) {
 	r.npairs++
 	if len(p) > r.o.MaxPairsPerItem {
 		before := len(p)
-		p = r.prune(p)
+		p = r.prune(p, b)
 		r.npairs -= before - len(p)
 	}
 	r.pairs[a] = p
 }
 
-// prune keeps the three quarters of p with the largest counts (ties: the
-// lower id), in place and in id order.
-func (r *Recommender) prune(p []itemPair) []itemPair {
-	keep := max(r.o.MaxPairsPerItem*3/4, 1)
-	tmp := append(r.pruneBuf[:0], p...)
+// prune keeps, of p, the counter of newcomer (just inserted: it gets until
+// the next prune to grow) and the largest others (ties: the item seen
+// first), three quarters of the cap in all, in place and in id order.
+func (r *Recommender) prune(p []itemPair, newcomer uint32) []itemPair {
+	keep := max(r.o.MaxPairsPerItem*3/4-1, 1)
+	tmp := r.pruneBuf[:0]
+	for _, e := range p {
+		if e.id != newcomer {
+			tmp = append(tmp, e)
+		}
+	}
 	selectTop(tmp, keep, pairAbove)
 	last := tmp[keep-1]
 	r.pruneBuf = tmp
 	out := p[:0]
 	for _, e := range p {
-		if e.id == last.id || pairAbove(e, last) {
+		if e.id == newcomer || e.id == last.id || pairAbove(e, last) {
 			out = append(out, e)
 		}
 	}
@@ -522,8 +528,25 @@ func (r *Recommender) prune(p []itemPair) []itemPair {
 // pairAbove ranks co-occurrence counters: heavier first, then lower id.
 func pairAbove(a, b itemPair) bool { return a.w > b.w || (a.w == b.w && a.id < b.id) }
 
-// scoreAbove ranks scores: higher first, then lower id.
-func scoreAbove(a, b itemScore) bool { return a.s > b.s || (a.s == b.s && a.id < b.id) }
+// rankScores returns the order of published lists: higher score first, then
+// the lower of names[id], so that lists do not depend on the order in which
+// items were first seen.
+func rankScores(names []string) func(a, b itemScore) bool {
+	return func(a, b itemScore) bool { return a.s > b.s || (a.s == b.s && names[a.id] < names[b.id]) }
+}
+
+// sortScores sorts x by above.
+func sortScores(x []itemScore, above func(a, b itemScore) bool) {
+	slices.SortFunc(x, func(a, b itemScore) int {
+		if above(a, b) {
+			return -1
+		}
+		if above(b, a) {
+			return 1
+		}
+		return 0
+	})
+}
 
 // selectTop reorders x so that x[:k] holds its k top-ranked elements, in no
 // particular order except that x[k-1] is the k-th (quickselect). above must
@@ -594,6 +617,7 @@ func (r *Recommender) rebuild() {
 	}
 	k := r.o.Neighbours
 	shrink := r.o.Shrink
+	above := rankScores(s.names)
 	total := 0
 	for i := range n {
 		total += min(len(r.pairs[i]), k)
@@ -610,9 +634,9 @@ func (r *Recommender) rebuild() {
 			}
 			row = append(row, itemScore{p.id, float64(p.w) / math.Sqrt(d)})
 		}
-		selectTop(row, k, scoreAbove)
+		selectTop(row, k, above)
 		row = row[:min(len(row), k)]
-		sortScores(row)
+		sortScores(row, above)
 		for _, e := range row {
 			s.nbrID = append(s.nbrID, e.id)
 			s.nbrSim = append(s.nbrSim, float32(e.s))
@@ -632,7 +656,7 @@ func (r *Recommender) rebuild() {
 			all = append(all, itemScore{uint32(i), v})
 		}
 	}
-	sortScores(all)
+	sortScores(all, above)
 	s.best = make([]uint32, 0, min(len(all), r.o.BestSellers))
 	ncat := len(r.cats)
 	perCat := make([]uint32, ncat+1)
@@ -650,6 +674,10 @@ func (r *Recommender) rebuild() {
 		s.catOff[c] = s.catOff[c-1] + perCat[c]
 	}
 	s.catBest = make([]uint32, s.catOff[ncat])
+	s.catNames = make([]string, ncat)
+	for name, c := range r.cats {
+		s.catNames[c-1] = name
+	}
 	fill := slices.Clone(s.catOff[:ncat])
 	for _, e := range all {
 		c := r.cat[e.id]
@@ -662,16 +690,6 @@ func (r *Recommender) rebuild() {
 	r.snap.Store(s)
 	r.pending = 0
 	r.built = time.Now()
-}
-
-// sortScores orders by score, highest first, then by id.
-func sortScores(x []itemScore) {
-	slices.SortFunc(x, func(a, b itemScore) int {
-		if c := cmp.Compare(b.s, a.s); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
 }
 
 // RecommenderStats describes a Recommender's size, for metrics.
@@ -843,7 +861,16 @@ func (r *Recommender) Recommend(dst []string, history []ItemEvent, n int, now in
 			}
 			sc.catW[j].s += sd.w
 		}
-		sortScores(sc.catW)
+		// Heaviest category first (ties: by name); a handful, insertion sort.
+		for i := 1; i < len(sc.catW); i++ {
+			for j := i; j > 0; j-- {
+				a, b := sc.catW[j], sc.catW[j-1]
+				if a.s < b.s || (a.s == b.s && s.catNames[a.id-1] > s.catNames[b.id-1]) {
+					break
+				}
+				sc.catW[j], sc.catW[j-1] = b, a
+			}
+		}
 		for _, cw := range sc.catW {
 			c := cw.id
 			dst = r.fill(dst, start, n, s.catBest[s.catOff[c-1]:s.catOff[c]], s, sc, eligible)
