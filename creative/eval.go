@@ -37,8 +37,9 @@ const (
 	EvalDatasetRetail    = "online-retail"
 
 	// EvalMethodRecommender is the Recommender with the evaluated options
-	// (tuned on a validation split when EvalOptions.Tune; on Online Retail
-	// with purchased items excluded, the advertising default).
+	// (EvalOptions, or tuned on a validation split with EvalOptions.Tune;
+	// on Online Retail with purchased items excluded, the advertising
+	// default).
 	EvalMethodRecommender = "recommender"
 	// EvalMethodRecommenderDefaults is the Recommender with default
 	// options, reported next to tuned ones.
@@ -63,15 +64,18 @@ const (
 type EvalOptions struct {
 	// K is the length of a recommendation list. Default 5.
 	K int
-	// YooChoose and Retail are the recommender options for each data set;
-	// zero fields take the Recommender defaults. For Online Retail,
-	// IncludePurchased is set by the evaluation for each variant.
-	YooChoose, Retail RecommenderOptions
+	// YooChoose, Retail and RetailRebuy are the recommender options for
+	// each data set and Online Retail variant (purchased items excluded, the
+	// advertising default, or included); zero fields take the Recommender
+	// defaults, IncludePurchased is set by the evaluation. Rows with
+	// default options are reported too when these differ.
+	// TunedEvalOptions holds the options found by Tune.
+	YooChoose, Retail, RetailRebuy RecommenderOptions
 	// Tune searches recommender options on a validation split carved from
 	// the training data only (the last day of YooChoose train_full; each
 	// customer's last training invoice on Online Retail), starting from
-	// YooChoose and Retail, and evaluates the best on test, next to the
-	// untuned options. It takes about a minute.
+	// the options above, and evaluates the best on test. It takes a few
+	// minutes.
 	Tune bool
 	// MaxTrainLines and MaxTestLines read at most this many lines of the
 	// YooChoose training and test files; 0 reads all.
@@ -136,7 +140,7 @@ func RunEval(w io.Writer, dataDir string, opts EvalOptions) (EvalReport, error) 
 	if opts.K <= 0 {
 		opts.K = 5
 	}
-	for _, o := range []RecommenderOptions{opts.YooChoose, opts.Retail} {
+	for _, o := range []RecommenderOptions{opts.YooChoose, opts.Retail, opts.RetailRebuy} {
 		if err := o.Validate(); err != nil {
 			return EvalReport{}, err
 		}
@@ -184,8 +188,10 @@ func evalYooChoose(rep *EvalReport, dataDir string, opts EvalOptions) error {
 	}
 	rep.YooChoose = final
 	rep.Results = append(rep.Results, evalSessionRecommender(train, test, final, k, nil))
-	if opts.Tune {
-		r := evalSessionRecommender(train, test, base, k, nil)
+	var defaults RecommenderOptions
+	defaults.EnsureDefaults()
+	if final != defaults {
+		r := evalSessionRecommender(train, test, defaults, k, nil)
 		r.Method = EvalMethodRecommenderDefaults
 		rep.Results = append(rep.Results, r)
 	}
@@ -427,10 +433,11 @@ func evalRetail(rep *EvalReport, dataDir string, opts EvalOptions) error {
 	variants := []struct {
 		method, defaults string
 		rebuy            bool
+		in               RecommenderOptions
 		out              *RecommenderOptions
 	}{
-		{EvalMethodRecommender, EvalMethodRecommenderDefaults, false, &rep.Retail},
-		{EvalMethodRecommenderRebuy, EvalMethodRecommenderRebuyDefaults, true, &rep.RetailRebuy},
+		{EvalMethodRecommender, EvalMethodRecommenderDefaults, false, opts.Retail, &rep.Retail},
+		{EvalMethodRecommenderRebuy, EvalMethodRecommenderRebuyDefaults, true, opts.RetailRebuy, &rep.RetailRebuy},
 	}
 	var vtrain []retailLine
 	var vlast map[string][]retailLine
@@ -438,7 +445,7 @@ func evalRetail(rep *EvalReport, dataDir string, opts EvalOptions) error {
 		vtrain, vlast = splitLastInvoice(train)
 	}
 	for _, v := range variants {
-		base := opts.Retail
+		base := v.in
 		base.IncludePurchased = v.rebuy
 		base.EnsureDefaults()
 		final := base
@@ -454,8 +461,10 @@ func evalRetail(rep *EvalReport, dataDir string, opts EvalOptions) error {
 		}
 		*v.out = final
 		rep.Results = append(rep.Results, evalRetailRecommender(train, last, final, k, v.method, nil))
-		if opts.Tune {
-			rep.Results = append(rep.Results, evalRetailRecommender(train, last, base, k, v.defaults, nil))
+		defaults := RecommenderOptions{IncludePurchased: v.rebuy}
+		defaults.EnsureDefaults()
+		if final != defaults {
+			rep.Results = append(rep.Results, evalRetailRecommender(train, last, defaults, k, v.defaults, nil))
 		}
 	}
 	counts := make(map[string]int)
@@ -638,7 +647,7 @@ type evalModelCache struct {
 // trainingOptions are the fields of o that Observe uses.
 func trainingOptions(o RecommenderOptions) RecommenderOptions {
 	return RecommenderOptions{
-		CoWindow: o.CoWindow, HalfLife: o.HalfLife, CartWeight: o.CartWeight, PurchaseWeight: o.PurchaseWeight,
+		CoWindow: o.CoWindow, CoDecay: o.CoDecay, HalfLife: o.HalfLife, CartWeight: o.CartWeight, PurchaseWeight: o.PurchaseWeight,
 		MaxPairsPerItem: o.MaxPairsPerItem, PopularityHalfLife: o.PopularityHalfLife, RebuildEvery: o.RebuildEvery,
 	}
 }
@@ -709,6 +718,7 @@ var yooChooseGrid = []evalParam{
 	{"SelfWeight", []float64{0.25, 0.5, 1, 2}, func(o *RecommenderOptions, v float64) { o.SelfWeight = v }},
 	{"Shrink", []float64{-1, 2, 10, 50, 200}, func(o *RecommenderOptions, v float64) { o.Shrink = v }},
 	{"CoWindow", []float64{3, 10, 30}, func(o *RecommenderOptions, v float64) { o.CoWindow = int(v) }},
+	{"CoDecay", []float64{1, 0.7, 0.4}, func(o *RecommenderOptions, v float64) { o.CoDecay = v }},
 }
 
 var retailGrid = []evalParam{
@@ -718,6 +728,7 @@ var retailGrid = []evalParam{
 	{"SelfWeight", []float64{0.5, 1, 2, 4, 8}, func(o *RecommenderOptions, v float64) { o.SelfWeight = v }},
 	{"Shrink", []float64{2, 10, 50, 200}, func(o *RecommenderOptions, v float64) { o.Shrink = v }},
 	{"CoWindow", []float64{10, 30, 100}, func(o *RecommenderOptions, v float64) { o.CoWindow = int(v) }},
+	{"CoDecay", []float64{1, 0.9, 0.7}, func(o *RecommenderOptions, v float64) { o.CoDecay = v }},
 }
 
 // tune runs two rounds of coordinate search over grid from base, scoring
@@ -793,8 +804,8 @@ func writeEvalReport(w io.Writer, rep EvalReport, opts EvalOptions) error {
 }
 
 func describeOptions(o RecommenderOptions) string {
-	return fmt.Sprintf("HistoryWindow=%d CoWindow=%d PositionDecay=%g HalfLife=%s SelfWeight=%g Shrink=%g Neighbours=%d",
-		o.HistoryWindow, o.CoWindow, o.PositionDecay, o.HalfLife, o.SelfWeight, max(o.Shrink, 0), o.Neighbours)
+	return fmt.Sprintf("HistoryWindow=%d CoWindow=%d CoDecay=%g PositionDecay=%g HalfLife=%s SelfWeight=%g Shrink=%g Neighbours=%d",
+		o.HistoryWindow, o.CoWindow, o.CoDecay, o.PositionDecay, o.HalfLife, o.SelfWeight, max(o.Shrink, 0), o.Neighbours)
 }
 
 // openEvalFile opens the first of names that exists in dir, decompressing

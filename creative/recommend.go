@@ -69,6 +69,11 @@ type RecommenderOptions struct {
 	// history that a new event is counted as co-occurring with. Observe's
 	// cost grows with it. Default 20.
 	CoWindow int
+	// CoDecay multiplies the weight of a co-occurrence for every distinct
+	// item between the two events, in (0, 1]: below 1, items looked at one
+	// after the other count as more similar than items further apart in a
+	// history. Default 1.
+	CoDecay float64
 	// HalfLife is the recency weighting of a user's history: an event
 	// HalfLife older than now counts half as much as one happening now. It
 	// also discounts a co-occurrence by the time between the two events.
@@ -143,6 +148,9 @@ func (o *RecommenderOptions) EnsureDefaults() {
 	if o.CoWindow == 0 {
 		o.CoWindow = DefaultRecommenderCoWindow
 	}
+	if o.CoDecay == 0 {
+		o.CoDecay = 1
+	}
 	if o.HalfLife == 0 {
 		o.HalfLife = DefaultRecommenderHalfLife
 	}
@@ -188,6 +196,8 @@ func (o RecommenderOptions) Validate() error {
 		return bad("HistoryWindow", "must be in 1..1000")
 	case o.CoWindow < 0 || o.CoWindow > 1000:
 		return bad("CoWindow", "must be in 1..1000")
+	case !(o.CoDecay > 0 && o.CoDecay <= 1):
+		return bad("CoDecay", "must be in (0, 1]")
 	case o.HalfLife < 0:
 		return bad("HalfLife", "must be positive")
 	case !(o.PositionDecay > 0 && o.PositionDecay <= 1):
@@ -459,9 +469,11 @@ func (r *Recommender) Observe(history []ItemEvent, ev ItemEvent, category string
 	r.window = win
 	if !repeat {
 		r.occ[id] += r.kindW[kind]
+		dist := 1.0
 		for _, h := range win {
 			k := min(h.kind, kind)
-			w := float32(r.kindW[k] * decay(ev.TS-h.ts, r.o.HalfLife))
+			w := float32(r.kindW[k] * decay(ev.TS-h.ts, r.o.HalfLife) * dist)
+			dist *= r.o.CoDecay
 			if w <= 0 {
 				continue
 			}

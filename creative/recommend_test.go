@@ -270,7 +270,7 @@ func TestPopularityDecay(t *testing.T) {
 		r.Observe(nil, ItemEvent{Item: "OLD", Kind: ItemPurchase, TS: t0 - 30*day + int64(i)}, "")
 	}
 	r.Observe(nil, ItemEvent{Item: "NEW", Kind: ItemPurchase, TS: t0}, "") // NEW: one today
-	for i := range 3 {                                                   // far future: forces a rebase
+	for i := range 3 {                                                     // far future: forces a rebase
 		r.Observe(nil, ItemEvent{Item: "NEWER", Kind: ItemView, TS: t0 + 400*day + int64(i)}, "")
 	}
 	r.Rebuild()
