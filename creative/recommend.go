@@ -269,13 +269,18 @@ type windowItem struct {
 	ts   int64         // the newest occurrence
 }
 
+// neighbour is an entry of a neighbour list.
+type neighbour struct {
+	id  uint32
+	sim float32
+}
+
 // recSnapshot is what Recommend reads: immutable once published.
 type recSnapshot struct {
 	index    map[string]uint32
 	names    []string
-	nbrOff   []uint32 // item i's neighbours are nbrID[nbrOff[i]:nbrOff[i+1]]
-	nbrID    []uint32
-	nbrSim   []float32
+	nbrOff   []uint32 // item i's neighbours are nbr[nbrOff[i]:nbrOff[i+1]], most similar first
+	nbr      []neighbour
 	itemCat  []uint32 // item → category number + 1; 0 is none
 	catOff   []uint32 // category c's best-sellers are catBest[catOff[c]:catOff[c+1]]
 	catBest  []uint32
@@ -634,8 +639,7 @@ func (r *Recommender) rebuild() {
 	for i := range n {
 		total += min(len(r.pairs[i]), k)
 	}
-	s.nbrID = make([]uint32, 0, total)
-	s.nbrSim = make([]float32, 0, total)
+	s.nbr = make([]neighbour, 0, total)
 	for i := range n {
 		row := r.rowBuf[:0]
 		ni := r.occ[i] + shrink
@@ -650,10 +654,9 @@ func (r *Recommender) rebuild() {
 		row = row[:min(len(row), k)]
 		sortScores(row, above)
 		for _, e := range row {
-			s.nbrID = append(s.nbrID, e.id)
-			s.nbrSim = append(s.nbrSim, float32(e.s))
+			s.nbr = append(s.nbr, neighbour{e.id, float32(e.s)})
 		}
-		s.nbrOff[i+1] = uint32(len(s.nbrID))
+		s.nbrOff[i+1] = uint32(len(s.nbr))
 		r.rowBuf = row
 	}
 
@@ -722,7 +725,7 @@ func (r *Recommender) Stats() RecommenderStats {
 		Items:      len(r.names),
 		Categories: len(r.cats),
 		Pairs:      r.npairs,
-		Neighbours: len(r.snap.Load().nbrID),
+		Neighbours: len(r.snap.Load().nbr),
 		Pending:    r.pending,
 		Built:      r.built,
 	}
@@ -820,9 +823,9 @@ func (r *Recommender) Recommend(dst []string, history []ItemEvent, n int, now in
 		}
 		id := uint32(sd.id)
 		sc.tab.get(id).score += float32(sd.w * self)
-		lo, hi := s.nbrOff[id], s.nbrOff[id+1]
-		for j := lo; j < hi; j++ {
-			sc.tab.get(s.nbrID[j]).score += float32(sd.w) * s.nbrSim[j]
+		w := float32(sd.w)
+		for _, nb := range s.nbr[s.nbrOff[id]:s.nbrOff[id+1]] {
+			sc.tab.get(nb.id).score += w * nb.sim
 		}
 	}
 
