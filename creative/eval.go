@@ -87,6 +87,35 @@ type EvalOptions struct {
 	SkipYooChoose, SkipRetail bool
 }
 
+// TunedEvalOptions returns the options that RunEval with Tune chose on the
+// full data (on validation splits of the training data only), so that a run
+// without Tune reproduces the final numbers in seconds:
+//
+//	chaser eval-recommender --data ../shared/data          # these options
+//	chaser eval-recommender --data ../shared/data --tune   # search again
+//
+// Session browsing (YooChoose) favours the last few clicks (PositionDecay
+// 0.2) and items clicked one after the other (CoDecay 0.7); next-basket
+// purchases (Online Retail) favour frequency over a long history (window
+// 100, half-life 30 days to a year) and, when re-buying is allowed, the
+// customer's own items (SelfWeight 8).
+func TunedEvalOptions() EvalOptions {
+	return EvalOptions{
+		YooChoose: RecommenderOptions{
+			HistoryWindow: 10, CoWindow: 10, CoDecay: 0.7, PositionDecay: 0.2,
+			SelfWeight: 0.5, Shrink: 50,
+		},
+		Retail: RecommenderOptions{
+			HistoryWindow: 100, CoWindow: 30, CoDecay: 0.9, PositionDecay: 1,
+			HalfLife: 30 * 24 * time.Hour, Shrink: 200,
+		},
+		RetailRebuy: RecommenderOptions{
+			HistoryWindow: 100, CoWindow: 100, PositionDecay: 1,
+			HalfLife: 365 * 24 * time.Hour, SelfWeight: 8, Shrink: 200,
+		},
+	}
+}
+
 // EvalResult is the score of one method on one data set.
 type EvalResult struct {
 	Dataset string

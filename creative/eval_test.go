@@ -2,6 +2,8 @@ package creative
 
 import (
 	"bytes"
+	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,7 +80,9 @@ func TestRunEvalFull(t *testing.T) {
 	}
 	dir := evalDataDir(t)
 	var out bytes.Buffer
-	_, err := RunEval(&out, dir, EvalOptions{Tune: os.Getenv("CHASER_EVAL_FULL") == "tune"})
+	opts := TunedEvalOptions()
+	opts.Tune = os.Getenv("CHASER_EVAL_FULL") == "tune"
+	_, err := RunEval(&out, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,5 +93,59 @@ func TestRunEvalMissingData(t *testing.T) {
 	_, err := RunEval(&bytes.Buffer{}, t.TempDir(), EvalOptions{})
 	if err == nil {
 		t.Fatal("no error for an empty data directory")
+	}
+}
+
+// TestRunEvalFixture runs the evaluation on tiny hand-made files in the
+// formats of the real ones (testdata/recommend), whose scores are worked
+// out by hand: it checks parsing, filtering, splitting and scoring.
+func TestRunEvalFixture(t *testing.T) {
+	var out bytes.Buffer
+	rep, err := RunEval(&out, filepath.Join("testdata", "recommend"), EvalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	want := []EvalResult{
+		// Test sessions A→B, C→D and A→Z (Z unknown: skipped).
+		{EvalDatasetYooChoose, EvalMethodRecommender, 2, 1, 1, 0.5},
+		{EvalDatasetYooChoose, EvalMethodPopular, 2, 1, 1, (1.0/2 + 1.0/5) / 2},
+		{EvalDatasetYooChoose, EvalMethodRecent, 2, 1, 0, 0},
+		// Two customers with two invoices; postage, a cancellation, a line
+		// without customer and one with quantity 0 left out.
+		{EvalDatasetRetail, EvalMethodRecommender, 2, 0, 0.5, 0.5},
+		{EvalDatasetRetail, EvalMethodPopular, 2, 0, 1, (1.0/3 + 1.0/2) / 2},
+		{EvalDatasetRetail, EvalMethodPopularNew, 2, 0, 0.5, 0.5},
+		{EvalDatasetRetail, EvalMethodRecent, 2, 0, 1, (1 + 1.0/2) / 2},
+	}
+	for _, w := range want {
+		got, ok := rep.Result(w.Dataset, w.Method)
+		if !ok {
+			t.Errorf("no result for %s %s", w.Dataset, w.Method)
+			continue
+		}
+		if got.Cases != w.Cases || got.Skipped != w.Skipped || math.Abs(got.HitRate-w.HitRate) > 1e-9 || math.Abs(got.MRR-w.MRR) > 1e-9 {
+			t.Errorf("%s %s = %+v, want %+v", w.Dataset, w.Method, got, w)
+		}
+	}
+}
+
+func TestRunEvalBadData(t *testing.T) {
+	dir := t.TempDir()
+	yc := filepath.Join(dir, "yoochoose-clicks-100k")
+	if err := os.Mkdir(yc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"train_full.txt": "SessionId\tItemId\tTime\n1\tA\tnot-a-time\n",
+		"test.txt":       "SessionId\tItemId\tTime\n1\tA\t1\n",
+	} {
+		if err := os.WriteFile(filepath.Join(yc, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := RunEval(&bytes.Buffer{}, dir, EvalOptions{SkipRetail: true})
+	if !errors.Is(err, ErrEvalData) || !strings.Contains(err.Error(), "train_full.txt:2") {
+		t.Errorf("err = %v, want ErrEvalData naming the line", err)
 	}
 }
