@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -390,8 +391,8 @@ func TestSelectTop(t *testing.T) {
 }
 
 func TestRecommendAllocs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
+	if raceEnabled() {
+		t.Skip("the race detector makes sync.Pool drop items at random")
 	}
 	r := shop(t, RecommenderOptions{})
 	h := evs("v:A", "v:E", "c:G", "p:D", "v:NEW")
@@ -401,6 +402,20 @@ func TestRecommendAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(200, func() { dst = r.Recommend(dst[:0], h, 5, t0, elig) }); n != 0 {
 		t.Errorf("Recommend allocates %v times per call", n)
 	}
+}
+
+// raceEnabled reports whether the test binary was built with -race.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }
 
 // TestRecommenderConcurrent runs writers, rebuilds and readers together; run
