@@ -282,7 +282,7 @@ type recSnapshot struct {
 	nbrOff   []uint32 // item i's neighbours are nbr[nbrOff[i]:nbrOff[i+1]], most similar first
 	nbr      []neighbour
 	itemCat  []uint32 // item → category number + 1; 0 is none
-	catOff   []uint32 // category c's best-sellers are catBest[catOff[c]:catOff[c+1]]
+	catOff   []uint32 // category number c's best-sellers are catBest[catOff[c-1]:catOff[c]]
 	catBest  []uint32
 	catNames []string // category number - 1 → name
 	best     []uint32 // global best-sellers, best first
@@ -295,9 +295,6 @@ func NewRecommender(opts RecommenderOptions) *Recommender {
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
 		panic(err)
-	}
-	if opts.Shrink < 0 {
-		opts.Shrink = 0
 	}
 	r := &Recommender{
 		o:     opts,
@@ -317,9 +314,6 @@ func (r *Recommender) reconfigure(o RecommenderOptions) {
 	o.EnsureDefaults()
 	if err := o.Validate(); err != nil {
 		panic(err)
-	}
-	if o.Shrink < 0 {
-		o.Shrink = 0
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -633,7 +627,7 @@ func (r *Recommender) rebuild() {
 		itemCat: slices.Clone(r.cat),
 	}
 	k := r.o.Neighbours
-	shrink := r.o.Shrink
+	shrink := max(r.o.Shrink, 0)
 	above := rankScores(s.names)
 	total := 0
 	for i := range n {
@@ -683,7 +677,7 @@ func (r *Recommender) rebuild() {
 			perCat[c]++
 		}
 	}
-	// catOff is indexed by category number - 1.
+	// catOff[c] is the end of category number c's list (and the start of c+1's).
 	s.catOff = make([]uint32, ncat+1)
 	for c := 1; c <= ncat; c++ {
 		s.catOff[c] = s.catOff[c-1] + perCat[c]
