@@ -186,21 +186,21 @@ func RunEval(w io.Writer, dataDir string, opts EvalOptions) (EvalReport, error) 
 		}
 	}
 	rep.Elapsed = time.Since(start)
-	return rep, writeEvalReport(w, rep, opts)
+	return rep, evalWriteReport(w, rep, opts)
 }
 
 // ---- YooChoose: session-based next click -------------------------------
 
-// session is one YooChoose session: its clicks in time order.
-type session []ItemEvent
+// evalSession is one YooChoose session: its clicks in time order.
+type evalSession []ItemEvent
 
 func evalYooChoose(rep *EvalReport, dataDir string, opts EvalOptions) error {
 	dir := filepath.Join(dataDir, "yoochoose-clicks-100k")
-	train, err := readSessions(dir, "train_full", opts.MaxTrainLines)
+	train, err := evalReadSessions(dir, "train_full", opts.MaxTrainLines)
 	if err != nil {
 		return err
 	}
-	test, err := readSessions(dir, "test", opts.MaxTestLines)
+	test, err := evalReadSessions(dir, "test", opts.MaxTestLines)
 	if err != nil {
 		return err
 	}
@@ -209,9 +209,9 @@ func evalYooChoose(rep *EvalReport, dataDir string, opts EvalOptions) error {
 	base.EnsureDefaults()
 	final := base
 	if opts.Tune {
-		tr, valid := splitLastDay(train)
+		tr, valid := evalSplitLastDay(train)
 		cache := new(evalModelCache)
-		final = tune(rep, EvalDatasetYooChoose, EvalMethodRecommender, base, yooChooseGrid, func(o RecommenderOptions) EvalResult {
+		final = evalTune(rep, EvalDatasetYooChoose, EvalMethodRecommender, base, evalYooChooseGrid, func(o RecommenderOptions) EvalResult {
 			return evalSessionRecommender(tr, valid, o, k, cache)
 		})
 	}
@@ -225,17 +225,17 @@ func evalYooChoose(rep *EvalReport, dataDir string, opts EvalOptions) error {
 		rep.Results = append(rep.Results, r)
 	}
 	rep.Results = append(rep.Results,
-		evalSessions(train, test, k, EvalMethodPopular, popularPredictor(train, k)),
-		evalSessions(train, test, k, EvalMethodRecent, recentPredictor(k)))
+		evalSessions(train, test, k, EvalMethodPopular, evalPopularPredictor(train, k)),
+		evalSessions(train, test, k, EvalMethodRecent, evalRecentPredictor(k)))
 	return nil
 }
 
-// readSessions reads a tab-separated SessionId, ItemId, Time (epoch seconds,
+// evalReadSessions reads a tab-separated SessionId, ItemId, Time (epoch seconds,
 // fractional) file with a header line, from dir/name.txt or its gzip
 // variants, and returns the sessions in order of first appearance, each in
 // time order.
-func readSessions(dir, name string, maxLines int) ([]session, error) {
-	f, path, err := openEvalFile(dir,
+func evalReadSessions(dir, name string, maxLines int) ([]evalSession, error) {
+	f, path, err := evalOpenFile(dir,
 		name+".txt.gz", name+".txt",
 		"yoochoose-clicks-100k_"+name+".txt.gz", "yoochoose-clicks-100k_"+name+".txt")
 	if err != nil {
@@ -289,11 +289,11 @@ func readSessions(dir, name string, maxLines int) ([]session, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrEvalData, path, err)
 	}
-	out := make([]session, 0, len(order))
+	out := make([]evalSession, 0, len(order))
 	for _, sid := range order {
 		cl := bySession[sid]
 		slices.SortStableFunc(cl, func(a, b click) int { return cmp.Compare(a.ms, b.ms) })
-		s := make(session, len(cl))
+		s := make(evalSession, len(cl))
 		for i, c := range cl {
 			s[i] = ItemEvent{Item: c.item, Kind: ItemView, TS: c.ms / 1000}
 		}
@@ -302,10 +302,10 @@ func readSessions(dir, name string, maxLines int) ([]session, error) {
 	return out, nil
 }
 
-// splitLastDay splits sessions as the session-rec framework splits train
+// evalSplitLastDay splits sessions as the session-rec framework splits train
 // from test: sessions ending in the last 24 hours go to the second part,
 // restricted to items of the first part and to sessions still of length ≥ 2.
-func splitLastDay(all []session) (train, valid []session) {
+func evalSplitLastDay(all []evalSession) (train, valid []evalSession) {
 	var tmax int64
 	for _, s := range all {
 		tmax = max(tmax, s[len(s)-1].TS)
@@ -323,7 +323,7 @@ func splitLastDay(all []session) (train, valid []session) {
 		if s[len(s)-1].TS < tmax-86400 {
 			continue
 		}
-		var v session
+		var v evalSession
 		for _, e := range s {
 			if known[e.Item] {
 				v = append(v, e)
@@ -336,9 +336,9 @@ func splitLastDay(all []session) (train, valid []session) {
 	return train, valid
 }
 
-// trainSessions feeds every click of the sessions, in global time order, to
+// evalTrainSessions feeds every click of the sessions, in global time order, to
 // a new recommender, each session being one user, and rebuilds it.
-func trainSessions(sessions []session, o RecommenderOptions) *Recommender {
+func evalTrainSessions(sessions []evalSession, o RecommenderOptions) *Recommender {
 	type ref struct{ s, i int32 }
 	var refs []ref
 	for s, sess := range sessions {
@@ -358,10 +358,10 @@ func trainSessions(sessions []session, o RecommenderOptions) *Recommender {
 	return rec
 }
 
-type predictor func(dst []string, history []ItemEvent) []string
+type evalPredictor func(dst []string, history []ItemEvent) []string
 
-func evalSessionRecommender(train, test []session, o RecommenderOptions, k int, cache *evalModelCache) EvalResult {
-	rec := cache.get(o, func(o RecommenderOptions) *Recommender { return trainSessions(train, o) })
+func evalSessionRecommender(train, test []evalSession, o RecommenderOptions, k int, cache *evalModelCache) EvalResult {
+	rec := cache.get(o, func(o RecommenderOptions) *Recommender { return evalTrainSessions(train, o) })
 	return evalSessions(train, test, k, EvalMethodRecommender, func(dst []string, h []ItemEvent) []string {
 		return rec.Recommend(dst, h, k, h[len(h)-1].TS, nil)
 	})
@@ -370,7 +370,7 @@ func evalSessionRecommender(train, test []session, o RecommenderOptions, k int, 
 // evalSessions scores predict on every next click of every test session
 // (the session-rec convention: repeated clicks on an item count; a target
 // never seen in training is skipped).
-func evalSessions(train, test []session, k int, method string, predict predictor) EvalResult {
+func evalSessions(train, test []evalSession, k int, method string, predict evalPredictor) EvalResult {
 	known := make(map[string]bool)
 	for _, s := range train {
 		for _, e := range s {
@@ -402,20 +402,20 @@ func evalSessions(train, test []session, k int, method string, predict predictor
 	return res
 }
 
-// popularPredictor recommends the k items with the most training clicks
+// evalPopularPredictor recommends the k items with the most training clicks
 // (ties: the lower item id string).
-func popularPredictor(train []session, k int) predictor {
+func evalPopularPredictor(train []evalSession, k int) evalPredictor {
 	counts := make(map[string]int)
 	for _, s := range train {
 		for _, e := range s {
 			counts[e.Item]++
 		}
 	}
-	top := topCounted(counts, k)
+	top := evalTopCounted(counts, k)
 	return func(dst []string, _ []ItemEvent) []string { return append(dst, top...) }
 }
 
-func topCounted(counts map[string]int, k int) []string {
+func evalTopCounted(counts map[string]int, k int) []string {
 	items := make([]string, 0, len(counts))
 	for it := range counts {
 		items = append(items, it)
@@ -429,8 +429,8 @@ func topCounted(counts map[string]int, k int) []string {
 	return items[:min(k, len(items))]
 }
 
-// recentPredictor recommends the user's own k latest distinct items.
-func recentPredictor(k int) predictor {
+// evalRecentPredictor recommends the user's own k latest distinct items.
+func evalRecentPredictor(k int) evalPredictor {
 	return func(dst []string, h []ItemEvent) []string {
 		start := len(dst)
 		for i := len(h) - 1; i >= 0 && len(dst)-start < k; i-- {
@@ -445,7 +445,7 @@ func recentPredictor(k int) predictor {
 // ---- Online Retail: next basket -------------------------------------------
 
 // retailLine is one purchased product line of an invoice.
-type retailLine struct {
+type evalRetailLine struct {
 	customer string
 	invoice  string
 	item     string
@@ -453,12 +453,12 @@ type retailLine struct {
 }
 
 func evalRetail(rep *EvalReport, dataDir string, opts EvalOptions) error {
-	lines, err := readRetail(dataDir, opts.MaxRetailLines)
+	lines, err := evalReadRetail(dataDir, opts.MaxRetailLines)
 	if err != nil {
 		return err
 	}
 	k := opts.K
-	train, last := splitLastInvoice(lines)
+	train, last := evalSplitLastInvoice(lines)
 	variants := []struct {
 		method, defaults string
 		rebuy            bool
@@ -468,10 +468,10 @@ func evalRetail(rep *EvalReport, dataDir string, opts EvalOptions) error {
 		{EvalMethodRecommender, EvalMethodRecommenderDefaults, false, opts.Retail, &rep.Retail},
 		{EvalMethodRecommenderRebuy, EvalMethodRecommenderRebuyDefaults, true, opts.RetailRebuy, &rep.RetailRebuy},
 	}
-	var vtrain []retailLine
-	var vlast map[string][]retailLine
+	var vtrain []evalRetailLine
+	var vlast map[string][]evalRetailLine
 	if opts.Tune {
-		vtrain, vlast = splitLastInvoice(train)
+		vtrain, vlast = evalSplitLastInvoice(train)
 	}
 	for _, v := range variants {
 		base := v.in
@@ -479,12 +479,12 @@ func evalRetail(rep *EvalReport, dataDir string, opts EvalOptions) error {
 		base.EnsureDefaults()
 		final := base
 		if opts.Tune {
-			grid := retailGrid
+			grid := evalRetailGrid
 			if !v.rebuy {
 				grid = slices.DeleteFunc(slices.Clone(grid), func(p evalParam) bool { return p.name == "SelfWeight" })
 			}
 			cache := new(evalModelCache)
-			final = tune(rep, EvalDatasetRetail, v.method, base, grid, func(o RecommenderOptions) EvalResult {
+			final = evalTune(rep, EvalDatasetRetail, v.method, base, grid, func(o RecommenderOptions) EvalResult {
 				return evalRetailRecommender(vtrain, vlast, o, k, v.method, cache)
 			})
 		}
@@ -500,7 +500,7 @@ func evalRetail(rep *EvalReport, dataDir string, opts EvalOptions) error {
 	for _, l := range train {
 		counts[l.item]++
 	}
-	top := topCounted(counts, len(counts))
+	top := evalTopCounted(counts, len(counts))
 	rep.Results = append(rep.Results,
 		evalBaskets(train, last, k, EvalMethodPopular, func(dst []string, _ []ItemEvent) []string { return append(dst, top[:min(k, len(top))]...) }),
 		evalBaskets(train, last, k, EvalMethodPopularNew, func(dst []string, h []ItemEvent) []string {
@@ -515,17 +515,17 @@ func evalRetail(rep *EvalReport, dataDir string, opts EvalOptions) error {
 			}
 			return dst
 		}),
-		evalBaskets(train, last, k, EvalMethodRecent, recentPredictor(k)))
+		evalBaskets(train, last, k, EvalMethodRecent, evalRecentPredictor(k)))
 	return nil
 }
 
-// readRetail reads the product lines of Online Retail with a customer, in
+// evalReadRetail reads the product lines of Online Retail with a customer, in
 // file (date) order, leaving out cancellations (invoices starting with C),
 // lines with a quantity ≤ 0, and stock codes that are not products (postage,
 // manual, discount, bank charges, carriage, … : codes whose first five
 // characters are not digits).
-func readRetail(dataDir string, maxLines int) ([]retailLine, error) {
-	f, path, err := openEvalFile(dataDir, "online-retail.csv.gz", "online-retail.csv")
+func evalReadRetail(dataDir string, maxLines int) ([]evalRetailLine, error) {
+	f, path, err := evalOpenFile(dataDir, "online-retail.csv.gz", "online-retail.csv")
 	if err != nil {
 		return nil, err
 	}
@@ -556,7 +556,7 @@ func readRetail(dataDir string, maxLines int) ([]retailLine, error) {
 		intern[s] = s
 		return s
 	}
-	var out []retailLine
+	var out []evalRetailLine
 	for n := 1; maxLines <= 0 || n <= maxLines; n++ {
 		rec, err := r.Read()
 		if err == io.EOF {
@@ -566,7 +566,7 @@ func readRetail(dataDir string, maxLines int) ([]retailLine, error) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrEvalData, path, err)
 		}
 		inv, code, cust := rec[cInv], rec[cCode], rec[cCust]
-		if cust == "" || strings.HasPrefix(inv, "C") || !isProductCode(code) {
+		if cust == "" || strings.HasPrefix(inv, "C") || !evalIsProductCode(code) {
 			continue
 		}
 		qty, err := strconv.ParseFloat(rec[cQty], 64)
@@ -576,16 +576,16 @@ func readRetail(dataDir string, maxLines int) ([]retailLine, error) {
 		if qty <= 0 {
 			continue
 		}
-		t, err := parseRetailDate(rec[cDate])
+		t, err := evalParseRetailDate(rec[cDate])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: line %d: %v", ErrEvalData, path, n+1, err)
 		}
-		out = append(out, retailLine{customer: in(cust), invoice: in(inv), item: in(code), ts: t.Unix()})
+		out = append(out, evalRetailLine{customer: in(cust), invoice: in(inv), item: in(code), ts: t.Unix()})
 	}
 	return out, nil
 }
 
-func isProductCode(code string) bool {
+func evalIsProductCode(code string) bool {
 	if len(code) < 5 {
 		return false
 	}
@@ -597,7 +597,7 @@ func isProductCode(code string) bool {
 	return true
 }
 
-func parseRetailDate(s string) (time.Time, error) {
+func evalParseRetailDate(s string) (time.Time, error) {
 	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "1/2/2006 15:04"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, nil
@@ -606,10 +606,10 @@ func parseRetailDate(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("bad date %q", s)
 }
 
-// splitLastInvoice hides the last invoice (by date, then number) of every
+// evalSplitLastInvoice hides the last invoice (by date, then number) of every
 // customer with at least two invoices: it returns the other lines, in
 // order, and the hidden lines by customer.
-func splitLastInvoice(lines []retailLine) (train []retailLine, last map[string][]retailLine) {
+func evalSplitLastInvoice(lines []evalRetailLine) (train []evalRetailLine, last map[string][]evalRetailLine) {
 	type inv struct {
 		ts int64
 		no string
@@ -626,7 +626,7 @@ func splitLastInvoice(lines []retailLine) (train []retailLine, last map[string][
 		}
 		count[l.customer][l.invoice] = true
 	}
-	last = make(map[string][]retailLine)
+	last = make(map[string][]evalRetailLine)
 	for _, l := range lines {
 		if len(count[l.customer]) >= 2 && l.invoice == newest[l.customer].no {
 			last[l.customer] = append(last[l.customer], l)
@@ -637,8 +637,8 @@ func splitLastInvoice(lines []retailLine) (train []retailLine, last map[string][
 	return train, last
 }
 
-// histories returns each customer's purchases in train, in order.
-func histories(train []retailLine) map[string][]ItemEvent {
+// evalHistories returns each customer's purchases in train, in order.
+func evalHistories(train []evalRetailLine) map[string][]ItemEvent {
 	h := make(map[string][]ItemEvent)
 	for _, l := range train {
 		h[l.customer] = append(h[l.customer], ItemEvent{Item: l.item, Kind: ItemPurchase, TS: l.ts})
@@ -646,10 +646,10 @@ func histories(train []retailLine) map[string][]ItemEvent {
 	return h
 }
 
-func evalRetailRecommender(train []retailLine, last map[string][]retailLine, o RecommenderOptions, k int, method string, cache *evalModelCache) EvalResult {
+func evalRetailRecommender(train []evalRetailLine, last map[string][]evalRetailLine, o RecommenderOptions, k int, method string, cache *evalModelCache) EvalResult {
 	rec := cache.get(o, func(o RecommenderOptions) *Recommender {
 		idx := slices.Clone(train)
-		slices.SortStableFunc(idx, func(a, b retailLine) int { return cmp.Compare(a.ts, b.ts) })
+		slices.SortStableFunc(idx, func(a, b evalRetailLine) int { return cmp.Compare(a.ts, b.ts) })
 		rec := NewRecommender(o)
 		hist := make(map[string][]ItemEvent)
 		for _, l := range idx {
@@ -673,8 +673,8 @@ type evalModelCache struct {
 	rec *Recommender
 }
 
-// trainingOptions are the fields of o that Observe uses.
-func trainingOptions(o RecommenderOptions) RecommenderOptions {
+// evalTrainingOptions are the fields of o that Observe uses.
+func evalTrainingOptions(o RecommenderOptions) RecommenderOptions {
 	return RecommenderOptions{
 		CoWindow: o.CoWindow, CoDecay: o.CoDecay, HalfLife: o.HalfLife, CartWeight: o.CartWeight, PurchaseWeight: o.PurchaseWeight,
 		MaxPairsPerItem: o.MaxPairsPerItem, PopularityHalfLife: o.PopularityHalfLife, RebuildEvery: o.RebuildEvery,
@@ -689,18 +689,18 @@ func (c *evalModelCache) get(o RecommenderOptions, train func(RecommenderOptions
 	if c == nil {
 		return train(o)
 	}
-	if c.rec != nil && c.key == trainingOptions(o) {
+	if c.rec != nil && c.key == evalTrainingOptions(o) {
 		c.rec.reconfigure(o)
 		return c.rec
 	}
-	c.rec, c.key = train(o), trainingOptions(o)
+	c.rec, c.key = train(o), evalTrainingOptions(o)
 	return c.rec
 }
 
 // evalBaskets scores predict for every customer with a hidden invoice: a
 // hit is any of the top k items in it.
-func evalBaskets(train []retailLine, last map[string][]retailLine, k int, method string, predict predictor) EvalResult {
-	hist := histories(train)
+func evalBaskets(train []evalRetailLine, last map[string][]evalRetailLine, k int, method string, predict evalPredictor) EvalResult {
+	hist := evalHistories(train)
 	customers := make([]string, 0, len(last))
 	for c := range last {
 		customers = append(customers, c)
@@ -718,7 +718,7 @@ func evalBaskets(train []retailLine, last map[string][]retailLine, k int, method
 		buf = predict(buf[:0], h)
 		res.Cases++
 		for j, it := range buf[:min(len(buf), k)] {
-			if slices.ContainsFunc(last[c], func(l retailLine) bool { return l.item == it }) {
+			if slices.ContainsFunc(last[c], func(l evalRetailLine) bool { return l.item == it }) {
 				hits++
 				rr += 1 / float64(j+1)
 				break
@@ -741,7 +741,7 @@ type evalParam struct {
 	set    func(o *RecommenderOptions, v float64)
 }
 
-var yooChooseGrid = []evalParam{
+var evalYooChooseGrid = []evalParam{
 	{"HistoryWindow", []float64{1, 3, 10}, func(o *RecommenderOptions, v float64) { o.HistoryWindow = int(v) }},
 	{"PositionDecay", []float64{1, 0.7, 0.4, 0.2}, func(o *RecommenderOptions, v float64) { o.PositionDecay = v }},
 	{"SelfWeight", []float64{0.25, 0.5, 1, 2}, func(o *RecommenderOptions, v float64) { o.SelfWeight = v }},
@@ -750,7 +750,7 @@ var yooChooseGrid = []evalParam{
 	{"CoDecay", []float64{1, 0.7, 0.4}, func(o *RecommenderOptions, v float64) { o.CoDecay = v }},
 }
 
-var retailGrid = []evalParam{
+var evalRetailGrid = []evalParam{
 	{"HistoryWindow", []float64{10, 30, 100}, func(o *RecommenderOptions, v float64) { o.HistoryWindow = int(v) }},
 	{"PositionDecay", []float64{1, 0.95, 0.8}, func(o *RecommenderOptions, v float64) { o.PositionDecay = v }},
 	{"HalfLife", []float64{3, 30, 365}, func(o *RecommenderOptions, v float64) { o.HalfLife = time.Duration(v) * 24 * time.Hour }},
@@ -760,10 +760,10 @@ var retailGrid = []evalParam{
 	{"CoDecay", []float64{1, 0.9, 0.7}, func(o *RecommenderOptions, v float64) { o.CoDecay = v }},
 }
 
-// tune runs two rounds of coordinate search over grid from base, scoring
+// evalTune runs two rounds of coordinate search over grid from base, scoring
 // each setting with score (on validation data only) by hit rate, then MRR,
 // and returns the best; every trial is recorded in rep.
-func tune(rep *EvalReport, dataset, variant string, base RecommenderOptions, grid []evalParam, score func(RecommenderOptions) EvalResult) RecommenderOptions {
+func evalTune(rep *EvalReport, dataset, variant string, base RecommenderOptions, grid []evalParam, score func(RecommenderOptions) EvalResult) RecommenderOptions {
 	best := base
 	bestRes := score(best)
 	rep.Trials = append(rep.Trials, EvalTrial{dataset, variant, best, bestRes})
@@ -798,7 +798,7 @@ func tune(rep *EvalReport, dataset, variant string, base RecommenderOptions, gri
 
 // ---- report ---------------------------------------------------------------
 
-func writeEvalReport(w io.Writer, rep EvalReport, opts EvalOptions) error {
+func evalWriteReport(w io.Writer, rep EvalReport, opts EvalOptions) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "## Recommender offline evaluation (K = %d)\n\n", rep.K)
 	fmt.Fprintf(&b, "| data set | method | cases | hit@%d | MRR@%d |\n|---|---|---:|---:|---:|\n", rep.K, rep.K)
@@ -810,13 +810,13 @@ func writeEvalReport(w io.Writer, rep EvalReport, opts EvalOptions) error {
 		fmt.Fprintf(&b, "- %s: trained on train_full (every session a user, clicks in time order through Observe); "+
 			"every next click of every test session is predicted from the clicks before it, repeats included; "+
 			"targets never seen in training are skipped (session-rec convention). Options: %s.\n",
-			EvalDatasetYooChoose, describeOptions(rep.YooChoose))
+			EvalDatasetYooChoose, evalDescribeOptions(rep.YooChoose))
 	}
 	if !opts.SkipRetail {
 		fmt.Fprintf(&b, "- %s: product lines with a customer, cancellations, returns and non-product codes left out; "+
 			"each customer's last invoice hidden (customers with ≥ 2 invoices), the model trained on all other lines; "+
 			"a hit is any of the %d in the hidden invoice, MRR of the first hit. Options: %s; purchased included: %s.\n",
-			EvalDatasetRetail, rep.K, describeOptions(rep.Retail), describeOptions(rep.RetailRebuy))
+			EvalDatasetRetail, rep.K, evalDescribeOptions(rep.Retail), evalDescribeOptions(rep.RetailRebuy))
 	}
 	if len(rep.Trials) > 0 {
 		b.WriteString("- Tuning: coordinate search on validation splits of the training data only " +
@@ -824,7 +824,7 @@ func writeEvalReport(w io.Writer, rep EvalReport, opts EvalOptions) error {
 			"best hit rate then MRR; the test data was not used.\n\n")
 		b.WriteString("| data set | variant | options | hit | MRR |\n|---|---|---|---:|---:|\n")
 		for _, t := range rep.Trials {
-			fmt.Fprintf(&b, "| %s | %s | %s | %.4f | %.4f |\n", t.Dataset, t.Variant, describeOptions(t.Options), t.Result.HitRate, t.Result.MRR)
+			fmt.Fprintf(&b, "| %s | %s | %s | %.4f | %.4f |\n", t.Dataset, t.Variant, evalDescribeOptions(t.Options), t.Result.HitRate, t.Result.MRR)
 		}
 	}
 	fmt.Fprintf(&b, "\nElapsed: %s.\n", rep.Elapsed.Round(time.Millisecond))
@@ -832,14 +832,14 @@ func writeEvalReport(w io.Writer, rep EvalReport, opts EvalOptions) error {
 	return err
 }
 
-func describeOptions(o RecommenderOptions) string {
+func evalDescribeOptions(o RecommenderOptions) string {
 	return fmt.Sprintf("HistoryWindow=%d CoWindow=%d CoDecay=%g PositionDecay=%g HalfLife=%s SelfWeight=%g Shrink=%g Neighbours=%d",
 		o.HistoryWindow, o.CoWindow, o.CoDecay, o.PositionDecay, o.HalfLife, o.SelfWeight, max(o.Shrink, 0), o.Neighbours)
 }
 
-// openEvalFile opens the first of names that exists in dir, decompressing
+// evalOpenFile opens the first of names that exists in dir, decompressing
 // gzip (recognised by its magic bytes).
-func openEvalFile(dir string, names ...string) (io.ReadCloser, string, error) {
+func evalOpenFile(dir string, names ...string) (io.ReadCloser, string, error) {
 	for _, name := range names {
 		path := filepath.Join(dir, name)
 		f, err := os.Open(path)
@@ -856,16 +856,16 @@ func openEvalFile(dir string, names ...string) (io.ReadCloser, string, error) {
 				f.Close()
 				return nil, path, fmt.Errorf("%w: %s: %v", ErrEvalData, path, err)
 			}
-			return readCloser{zr, f}, path, nil
+			return evalReadCloser{zr, f}, path, nil
 		}
-		return readCloser{br, f}, path, nil
+		return evalReadCloser{br, f}, path, nil
 	}
 	return nil, "", fmt.Errorf("%w: none of %s in %s", ErrEvalData, strings.Join(names, ", "), dir)
 }
 
-type readCloser struct {
+type evalReadCloser struct {
 	io.Reader
 	c io.Closer
 }
 
-func (r readCloser) Close() error { return r.c.Close() }
+func (r evalReadCloser) Close() error { return r.c.Close() }

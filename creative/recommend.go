@@ -33,7 +33,7 @@ const (
 )
 
 // itemKinds is the number of ItemEventKind values.
-const itemKinds = 3
+const recItemKinds = 3
 
 // String returns "view", "cart" or "purchase".
 func (k ItemEventKind) String() string {
@@ -227,7 +227,7 @@ func (o RecommenderOptions) Validate() error {
 // Observe, SetCategory and Rebuild serialise on a mutex.
 type Recommender struct {
 	o      RecommenderOptions
-	kindW  [itemKinds]float64
+	kindW  [recItemKinds]float64
 	snap   atomic.Pointer[recSnapshot]
 	mu     sync.Mutex // guards everything below
 	index  map[string]uint32
@@ -235,7 +235,7 @@ type Recommender struct {
 	cat    []uint32     // item → category number + 1; 0 is none
 	occ    []float64    // item → weighted occurrences (the n of the similarity)
 	pop    [][3]float64 // item → decayed event count per kind
-	pairs  [][]itemPair // item → co-occurrence counters, sorted by id
+	pairs  [][]recPair  // item → co-occurrence counters, sorted by id
 	cats   map[string]uint32
 	npairs int
 
@@ -244,33 +244,33 @@ type Recommender struct {
 	pending    int // Observe calls since the last Rebuild
 	built      time.Time
 
-	window   []windowItem // Observe scratch
-	stamp    []uint32     // item → r.gen when it is in window
-	slot     []int32      // item → its index in window, when stamped
+	window   []recWindowItem // Observe scratch
+	stamp    []uint32        // item → r.gen when it is in window
+	slot     []int32         // item → its index in window, when stamped
 	gen      uint32
-	pruneBuf []itemPair  // prune scratch
-	rowBuf   []itemScore // Rebuild scratch
+	pruneBuf []recPair  // prune scratch
+	rowBuf   []recScore // Rebuild scratch
 }
 
-// itemPair is one co-occurrence counter: the other item and the weighted count.
-type itemPair struct {
+// recPair is one co-occurrence counter: the other item and the weighted count.
+type recPair struct {
 	id uint32
 	w  float32
 }
 
-type itemScore struct {
+type recScore struct {
 	id uint32
 	s  float64
 }
 
-type windowItem struct {
+type recWindowItem struct {
 	id   uint32
 	kind ItemEventKind // the strongest kind seen in the window
 	ts   int64         // the newest occurrence
 }
 
-// neighbour is an entry of a neighbour list.
-type neighbour struct {
+// recNeighbour is an entry of a neighbour list.
+type recNeighbour struct {
 	id  uint32
 	sim float32
 }
@@ -280,7 +280,7 @@ type recSnapshot struct {
 	index    map[string]uint32
 	names    []string
 	nbrOff   []uint32 // item i's neighbours are nbr[nbrOff[i]:nbrOff[i+1]], most similar first
-	nbr      []neighbour
+	nbr      []recNeighbour
 	itemCat  []uint32 // item → category number + 1; 0 is none
 	catOff   []uint32 // category number c's best-sellers are catBest[catOff[c-1]:catOff[c]]
 	catBest  []uint32
@@ -298,7 +298,7 @@ func NewRecommender(opts RecommenderOptions) *Recommender {
 	}
 	r := &Recommender{
 		o:     opts,
-		kindW: [itemKinds]float64{1, opts.CartWeight, opts.PurchaseWeight},
+		kindW: [recItemKinds]float64{1, opts.CartWeight, opts.PurchaseWeight},
 		index: make(map[string]uint32),
 		cats:  make(map[string]uint32),
 	}
@@ -319,7 +319,7 @@ func (r *Recommender) reconfigure(o RecommenderOptions) {
 	defer r.mu.Unlock()
 	rebuild := o.Neighbours != r.o.Neighbours || o.Shrink != r.o.Shrink || o.BestSellers != r.o.BestSellers
 	r.o = o
-	r.kindW = [itemKinds]float64{1, o.CartWeight, o.PurchaseWeight}
+	r.kindW = [recItemKinds]float64{1, o.CartWeight, o.PurchaseWeight}
 	if rebuild {
 		r.rebuild()
 	}
@@ -329,14 +329,14 @@ func (r *Recommender) reconfigure(o RecommenderOptions) {
 func (r *Recommender) Options() RecommenderOptions { return r.o }
 
 func (r *Recommender) weight(k ItemEventKind) float64 {
-	if int(k) < itemKinds {
+	if int(k) < recItemKinds {
 		return r.kindW[k]
 	}
 	return 1
 }
 
-// decay is 2^(-age/halfLife); ages below zero count as zero.
-func decay(age int64, halfLife time.Duration) float64 {
+// recDecay is 2^(-age/halfLife); ages below zero count as zero.
+func recDecay(age int64, halfLife time.Duration) float64 {
 	if age <= 0 || halfLife <= 0 {
 		return 1
 	}
@@ -427,7 +427,7 @@ func (r *Recommender) Observe(history []ItemEvent, ev ItemEvent, category string
 		r.setCategory(id, category)
 	}
 	kind := ev.Kind
-	if int(kind) >= itemKinds {
+	if int(kind) >= recItemKinds {
 		kind = ItemView
 	}
 	r.pop[id][kind] += r.popWeight(ev.TS)
@@ -446,7 +446,7 @@ func (r *Recommender) Observe(history []ItemEvent, ev ItemEvent, category string
 			continue
 		}
 		hk := h.Kind
-		if int(hk) >= itemKinds {
+		if int(hk) >= recItemKinds {
 			hk = ItemView
 		}
 		hid := r.intern(h.Item)
@@ -460,7 +460,7 @@ func (r *Recommender) Observe(history []ItemEvent, ev ItemEvent, category string
 		if r.stamp[hid] != r.gen {
 			r.stamp[hid] = r.gen
 			r.slot[hid] = int32(len(win))
-			win = append(win, windowItem{id: hid, kind: hk, ts: h.TS})
+			win = append(win, recWindowItem{id: hid, kind: hk, ts: h.TS})
 		} else if j := r.slot[hid]; hk > win[j].kind {
 			win[j].kind = hk
 		}
@@ -471,7 +471,7 @@ func (r *Recommender) Observe(history []ItemEvent, ev ItemEvent, category string
 		dist := 1.0
 		for _, h := range win {
 			k := min(h.kind, kind)
-			w := float32(r.kindW[k] * decay(ev.TS-h.ts, r.o.HalfLife) * dist)
+			w := float32(r.kindW[k] * recDecay(ev.TS-h.ts, r.o.HalfLife) * dist)
 			dist *= r.o.CoDecay
 			if w <= 0 {
 				continue
@@ -503,7 +503,7 @@ func (r *Recommender) addPair(a, b uint32, w float32) {
 		p[i].w += w
 		return
 	}
-	p = slices.Insert(p, i, itemPair{id: b, w: w})
+	p = slices.Insert(p, i, recPair{id: b, w: w})
 	r.npairs++
 	if len(p) > r.o.MaxPairsPerItem {
 		before := len(p)
@@ -516,7 +516,7 @@ func (r *Recommender) addPair(a, b uint32, w float32) {
 // prune keeps, of p, the counter of newcomer (just inserted: it gets until
 // the next prune to grow) and the largest others (ties: the item seen
 // first), three quarters of the cap in all, in place and in id order.
-func (r *Recommender) prune(p []itemPair, newcomer uint32) []itemPair {
+func (r *Recommender) prune(p []recPair, newcomer uint32) []recPair {
 	keep := max(r.o.MaxPairsPerItem*3/4-1, 1)
 	tmp := r.pruneBuf[:0]
 	for _, e := range p {
@@ -524,31 +524,31 @@ func (r *Recommender) prune(p []itemPair, newcomer uint32) []itemPair {
 			tmp = append(tmp, e)
 		}
 	}
-	selectTop(tmp, keep, pairAbove)
+	recSelectTop(tmp, keep, recPairAbove)
 	last := tmp[keep-1]
 	r.pruneBuf = tmp
 	out := p[:0]
 	for _, e := range p {
-		if e.id == newcomer || e.id == last.id || pairAbove(e, last) {
+		if e.id == newcomer || e.id == last.id || recPairAbove(e, last) {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
-// pairAbove ranks co-occurrence counters: heavier first, then lower id.
-func pairAbove(a, b itemPair) bool { return a.w > b.w || (a.w == b.w && a.id < b.id) }
+// recPairAbove ranks co-occurrence counters: heavier first, then lower id.
+func recPairAbove(a, b recPair) bool { return a.w > b.w || (a.w == b.w && a.id < b.id) }
 
-// rankScores returns the order of published lists: higher score first, then
+// recRankScores returns the order of published lists: higher score first, then
 // the lower of names[id], so that lists do not depend on the order in which
 // items were first seen.
-func rankScores(names []string) func(a, b itemScore) bool {
-	return func(a, b itemScore) bool { return a.s > b.s || (a.s == b.s && names[a.id] < names[b.id]) }
+func recRankScores(names []string) func(a, b recScore) bool {
+	return func(a, b recScore) bool { return a.s > b.s || (a.s == b.s && names[a.id] < names[b.id]) }
 }
 
-// sortScores sorts x by above.
-func sortScores(x []itemScore, above func(a, b itemScore) bool) {
-	slices.SortFunc(x, func(a, b itemScore) int {
+// recSortScores sorts x by above.
+func recSortScores(x []recScore, above func(a, b recScore) bool) {
+	slices.SortFunc(x, func(a, b recScore) int {
 		if above(a, b) {
 			return -1
 		}
@@ -559,10 +559,10 @@ func sortScores(x []itemScore, above func(a, b itemScore) bool) {
 	})
 }
 
-// selectTop reorders x so that x[:k] holds its k top-ranked elements, in no
+// recSelectTop reorders x so that x[:k] holds its k top-ranked elements, in no
 // particular order except that x[k-1] is the k-th (quickselect). above must
 // be a strict total order.
-func selectTop[T any](x []T, k int, above func(a, b T) bool) {
+func recSelectTop[T any](x []T, k int, above func(a, b T) bool) {
 	if k <= 0 || k >= len(x) {
 		return
 	}
@@ -628,12 +628,12 @@ func (r *Recommender) rebuild() {
 	}
 	k := r.o.Neighbours
 	shrink := max(r.o.Shrink, 0)
-	above := rankScores(s.names)
+	above := recRankScores(s.names)
 	total := 0
 	for i := range n {
 		total += min(len(r.pairs[i]), k)
 	}
-	s.nbr = make([]neighbour, 0, total)
+	s.nbr = make([]recNeighbour, 0, total)
 	for i := range n {
 		row := r.rowBuf[:0]
 		ni := r.occ[i] + shrink
@@ -642,30 +642,30 @@ func (r *Recommender) rebuild() {
 			if d <= 0 || p.w <= 0 {
 				continue
 			}
-			row = append(row, itemScore{p.id, float64(p.w) / math.Sqrt(d)})
+			row = append(row, recScore{p.id, float64(p.w) / math.Sqrt(d)})
 		}
-		selectTop(row, k, above)
+		recSelectTop(row, k, above)
 		row = row[:min(len(row), k)]
-		sortScores(row, above)
+		recSortScores(row, above)
 		for _, e := range row {
-			s.nbr = append(s.nbr, neighbour{e.id, float32(e.s)})
+			s.nbr = append(s.nbr, recNeighbour{e.id, float32(e.s)})
 		}
 		s.nbrOff[i+1] = uint32(len(s.nbr))
 		r.rowBuf = row
 	}
 
 	// Best-sellers: weighted popularity, globally and per category.
-	all := make([]itemScore, 0, n)
+	all := make([]recScore, 0, n)
 	for i := range n {
 		var v float64
 		for kind, c := range r.pop[i] {
 			v += r.kindW[kind] * c
 		}
 		if v > 0 {
-			all = append(all, itemScore{uint32(i), v})
+			all = append(all, recScore{uint32(i), v})
 		}
 	}
-	sortScores(all, above)
+	recSortScores(all, above)
 	s.best = make([]uint32, 0, min(len(all), r.o.BestSellers))
 	ncat := len(r.cats)
 	perCat := make([]uint32, ncat+1)
@@ -762,7 +762,7 @@ func (r *Recommender) Recommend(dst []string, history []ItemEvent, n int, now in
 				continue
 			}
 			if id, ok := s.index[h.Item]; ok {
-				sc.tab.get(id).flags |= slotExcluded
+				sc.tab.get(id).flags |= recSlotExcluded
 			} else {
 				sc.unknown(h.Item).excluded = true
 			}
@@ -777,10 +777,10 @@ func (r *Recommender) Recommend(dst []string, history []ItemEvent, n int, now in
 		if h.Item == "" {
 			continue
 		}
-		w := r.weight(h.Kind) * decay(now-h.TS, r.o.HalfLife)
+		w := r.weight(h.Kind) * recDecay(now-h.TS, r.o.HalfLife)
 		id, known := s.index[h.Item]
 		var seed *recSeed
-		var slot *idSlot
+		var slot *recSlot
 		if known {
 			slot = sc.tab.get(id)
 			if slot.seed > 0 {
@@ -826,7 +826,7 @@ func (r *Recommender) Recommend(dst []string, history []ItemEvent, n int, now in
 	// Rank the candidates.
 	for _, slot := range sc.tab.used {
 		e := &sc.tab.slots[slot]
-		if e.flags&slotExcluded == 0 && e.score > 0 {
+		if e.flags&recSlotExcluded == 0 && e.score > 0 {
 			sc.cands = append(sc.cands, recCand{key: int32(e.key - 1), score: e.score})
 		}
 	}
@@ -845,7 +845,7 @@ func (r *Recommender) Recommend(dst []string, history []ItemEvent, n int, now in
 			continue
 		}
 		if c.key >= 0 {
-			sc.tab.get(uint32(c.key)).flags |= slotChosen
+			sc.tab.get(uint32(c.key)).flags |= recSlotChosen
 		}
 		dst = append(dst, name)
 	}
@@ -866,7 +866,7 @@ func (r *Recommender) Recommend(dst []string, history []ItemEvent, n int, now in
 				j++
 			}
 			if j == len(sc.catW) {
-				sc.catW = append(sc.catW, itemScore{id: c})
+				sc.catW = append(sc.catW, recScore{id: c})
 			}
 			sc.catW[j].s += sd.w
 		}
@@ -897,15 +897,15 @@ func (r *Recommender) fill(dst []string, start, n int, list []uint32, s *recSnap
 			break
 		}
 		e := sc.tab.get(id)
-		if e.flags&(slotExcluded|slotChosen|slotRejected) != 0 {
+		if e.flags&(recSlotExcluded|recSlotChosen|recSlotRejected) != 0 {
 			continue
 		}
 		name := s.names[id]
 		if eligible != nil && !eligible(name) {
-			e.flags |= slotRejected
+			e.flags |= recSlotRejected
 			continue
 		}
-		e.flags |= slotChosen
+		e.flags |= recSlotChosen
 		dst = append(dst, name)
 	}
 	return dst
@@ -913,11 +913,11 @@ func (r *Recommender) fill(dst []string, start, n int, list []uint32, s *recSnap
 
 // recScratch is Recommend's per-call state, pooled.
 type recScratch struct {
-	tab      idTable
+	tab      recTable
 	seeds    []recSeed
 	unknowns []recUnknown
 	cands    []recCand
-	catW     []itemScore
+	catW     []recScore
 }
 
 // recSeed is one distinct item of the user's history window.
@@ -953,7 +953,7 @@ func (sc *recScratch) release() {
 	sc.cands = sc.cands[:0]
 	sc.catW = sc.catW[:0]
 	if cap(sc.tab.slots) > 1<<16 {
-		sc.tab = idTable{} // do not pin the scratch of an outsized history
+		sc.tab = recTable{} // do not pin the scratch of an outsized history
 	}
 	recScratchPool.Put(sc)
 }
@@ -979,20 +979,20 @@ func (sc *recScratch) unknown(name string) *recUnknown {
 
 // Flags of an idTable slot.
 const (
-	slotExcluded uint8 = 1 << iota // purchased: never recommend
-	slotChosen                     // already in the answer
-	slotRejected                   // not eligible
+	recSlotExcluded uint8 = 1 << iota // purchased: never recommend
+	recSlotChosen                     // already in the answer
+	recSlotRejected                   // not eligible
 )
 
-// idTable is an open-addressing hash table from snapshot item numbers to
+// recTable is an open-addressing hash table from snapshot item numbers to
 // candidate state, cleared in time proportional to its use.
-type idTable struct {
-	slots []idSlot
+type recTable struct {
+	slots []recSlot
 	used  []uint32 // occupied slot indexes, in insertion order
 	mask  uint32
 }
 
-type idSlot struct {
+type recSlot struct {
 	key   uint32 // item number + 1; 0 is empty
 	score float32
 	seed  int32 // index in recScratch.seeds + 1; 0 if not a seed
@@ -1000,9 +1000,9 @@ type idSlot struct {
 }
 
 // reset empties the table and sizes it for about hint keys.
-func (t *idTable) reset(hint int) {
+func (t *recTable) reset(hint int) {
 	for _, i := range t.used {
-		t.slots[i] = idSlot{}
+		t.slots[i] = recSlot{}
 	}
 	t.used = t.used[:0]
 	size := 64
@@ -1010,13 +1010,13 @@ func (t *idTable) reset(hint int) {
 		size <<= 1
 	}
 	if len(t.slots) < size {
-		t.slots = make([]idSlot, size)
+		t.slots = make([]recSlot, size)
 		t.mask = uint32(size - 1)
 	}
 }
 
 // get returns the slot of id, inserting it if absent.
-func (t *idTable) get(id uint32) *idSlot {
+func (t *recTable) get(id uint32) *recSlot {
 	if 2*(len(t.used)+1) > len(t.slots) {
 		t.grow()
 	}
@@ -1036,11 +1036,11 @@ func (t *idTable) get(id uint32) *idSlot {
 	}
 }
 
-func (t *idTable) grow() {
+func (t *recTable) grow() {
 	old := t.slots
 	oldUsed := t.used
 	size := max(2*len(old), 64)
-	t.slots = make([]idSlot, size)
+	t.slots = make([]recSlot, size)
 	t.mask = uint32(size - 1)
 	t.used = make([]uint32, 0, cap(oldUsed))
 	for _, i := range oldUsed {

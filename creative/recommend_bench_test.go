@@ -12,12 +12,12 @@ import (
 // 60,000 users whose sessions mostly stay in one category and favour its
 // popular products (Zipf), with carts and purchases.
 const (
-	benchItems      = 50_000
-	benchCategories = 500
-	benchUsers      = 60_000
+	recBenchItems      = 50_000
+	recBenchCategories = 500
+	recBenchUsers      = 60_000
 )
 
-type benchModel struct {
+type recBenchModel struct {
 	rec       *Recommender
 	histories [][]ItemEvent // sample user histories, 1–20 events
 	observe   [][]ItemEvent // further sessions, for BenchmarkObserve
@@ -25,15 +25,15 @@ type benchModel struct {
 }
 
 var (
-	benchOnce sync.Once
-	benchM    benchModel
+	recBenchOnce sync.Once
+	recBenchM    recBenchModel
 )
 
-func benchItem(i int) string { return fmt.Sprintf("sku-%05d", i) }
+func recBenchItem(i int) string { return fmt.Sprintf("sku-%05d", i) }
 
-// benchSession draws one user's session.
-func benchSession(rng *rand.Rand, catZipf, itemZipf *rand.Zipf, names []string, ts int64) []ItemEvent {
-	per := benchItems / benchCategories
+// recBenchSession draws one user's session.
+func recBenchSession(rng *rand.Rand, catZipf, itemZipf *rand.Zipf, names []string, ts int64) []ItemEvent {
+	per := recBenchItems / recBenchCategories
 	cat := int(catZipf.Uint64())
 	n := 1 + rng.IntN(20)
 	s := make([]ItemEvent, 0, n)
@@ -42,7 +42,7 @@ func benchSession(rng *rand.Rand, catZipf, itemZipf *rand.Zipf, names []string, 
 		if rng.IntN(10) < 8 {
 			it = cat*per + int(itemZipf.Uint64())
 		} else {
-			it = rng.IntN(benchItems)
+			it = rng.IntN(recBenchItems)
 		}
 		kind := ItemView
 		switch r := rng.IntN(100); {
@@ -57,47 +57,47 @@ func benchSession(rng *rand.Rand, catZipf, itemZipf *rand.Zipf, names []string, 
 	return s
 }
 
-func loadBenchModel(tb testing.TB) *benchModel {
-	benchOnce.Do(func() {
+func recLoadBenchModel(tb testing.TB) *recBenchModel {
+	recBenchOnce.Do(func() {
 		rng := rand.New(rand.NewPCG(42, 1))
-		catZipf := rand.NewZipf(rng, 1.1, 10, benchCategories-1)
-		itemZipf := rand.NewZipf(rng, 1.2, 5, benchItems/benchCategories-1)
-		names := make([]string, benchItems)
+		catZipf := rand.NewZipf(rng, 1.1, 10, recBenchCategories-1)
+		itemZipf := rand.NewZipf(rng, 1.2, 5, recBenchItems/recBenchCategories-1)
+		names := make([]string, recBenchItems)
 		for i := range names {
-			names[i] = benchItem(i)
+			names[i] = recBenchItem(i)
 		}
 		r := NewRecommender(RecommenderOptions{})
 		for i := range names {
-			r.SetCategory(names[i], fmt.Sprintf("cat-%03d", i/(benchItems/benchCategories)))
+			r.SetCategory(names[i], fmt.Sprintf("cat-%03d", i/(recBenchItems/recBenchCategories)))
 		}
-		ts := t0 - 30*day
-		for u := range benchUsers {
-			s := benchSession(rng, catZipf, itemZipf, names, ts+int64(u)*40)
+		ts := recT0 - 30*recDay
+		for u := range recBenchUsers {
+			s := recBenchSession(rng, catZipf, itemZipf, names, ts+int64(u)*40)
 			for i := range s {
 				r.Observe(s[:i], s[i], "")
 			}
-			if len(benchM.histories) < 4096 {
-				benchM.histories = append(benchM.histories, s)
+			if len(recBenchM.histories) < 4096 {
+				recBenchM.histories = append(recBenchM.histories, s)
 			}
 		}
 		for range 4096 {
-			benchM.observe = append(benchM.observe, benchSession(rng, catZipf, itemZipf, names, t0))
+			recBenchM.observe = append(recBenchM.observe, recBenchSession(rng, catZipf, itemZipf, names, recT0))
 		}
 		r.Rebuild()
-		benchM.rec = r
-		benchM.now = ts + benchUsers*40 + day
+		recBenchM.rec = r
+		recBenchM.now = ts + recBenchUsers*40 + recDay
 	})
-	return &benchM
+	return &recBenchM
 }
 
-// benchEligible says 95 % of products are in stock, without allocating.
-var benchSeed = maphash.MakeSeed()
+// recBenchEligible says 95 % of products are in stock, without allocating.
+var recBenchSeed = maphash.MakeSeed()
 
-func benchEligible(item string) bool { return maphash.String(benchSeed, item)%20 != 0 }
+func recBenchEligible(item string) bool { return maphash.String(recBenchSeed, item)%20 != 0 }
 
 // BenchmarkRecommend is one recommendation of 5 products on the bid path.
 func BenchmarkRecommend(b *testing.B) {
-	m := loadBenchModel(b)
+	m := recLoadBenchModel(b)
 	st := m.rec.Stats()
 	b.Logf("model: %d items, %d categories, %d pair counters, %d neighbour entries", st.Items, st.Categories, st.Pairs, st.Neighbours)
 	for _, tc := range []struct {
@@ -112,7 +112,7 @@ func BenchmarkRecommend(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				dst = m.rec.Recommend(dst[:0], tc.hist(i), 5, m.now, benchEligible)
+				dst = m.rec.Recommend(dst[:0], tc.hist(i), 5, m.now, recBenchEligible)
 				i++
 			}
 			if len(dst) == 0 {
@@ -124,13 +124,13 @@ func BenchmarkRecommend(b *testing.B) {
 
 // BenchmarkRecommendParallel is BenchmarkRecommend on every core.
 func BenchmarkRecommendParallel(b *testing.B) {
-	m := loadBenchModel(b)
+	m := recLoadBenchModel(b)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		dst := make([]string, 0, 8)
 		i := 0
 		for pb.Next() {
-			dst = m.rec.Recommend(dst[:0], m.histories[i%len(m.histories)], 5, m.now, benchEligible)
+			dst = m.rec.Recommend(dst[:0], m.histories[i%len(m.histories)], 5, m.now, recBenchEligible)
 			i++
 		}
 	})
@@ -138,7 +138,7 @@ func BenchmarkRecommendParallel(b *testing.B) {
 
 // BenchmarkObserve is learning from one event (the pixel path).
 func BenchmarkObserve(b *testing.B) {
-	m := loadBenchModel(b)
+	m := recLoadBenchModel(b)
 	r := NewRecommender(RecommenderOptions{})
 	for _, s := range m.histories {
 		for i := range s {
@@ -158,7 +158,7 @@ func BenchmarkObserve(b *testing.B) {
 
 // BenchmarkRebuild is recomputing the snapshot of the 50,000-product model.
 func BenchmarkRebuild(b *testing.B) {
-	m := loadBenchModel(b)
+	m := recLoadBenchModel(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		m.rec.Rebuild()
@@ -169,15 +169,15 @@ func BenchmarkRebuild(b *testing.B) {
 // from a model trained on train_full, when the data is present.
 func BenchmarkRecommendYooChoose(b *testing.B) {
 	dir := evalDataDir(b)
-	train, err := readSessions(dir+"/yoochoose-clicks-100k", "train_full", 0)
+	train, err := evalReadSessions(dir+"/yoochoose-clicks-100k", "train_full", 0)
 	if err != nil {
 		b.Fatal(err)
 	}
-	test, err := readSessions(dir+"/yoochoose-clicks-100k", "test", 0)
+	test, err := evalReadSessions(dir+"/yoochoose-clicks-100k", "test", 0)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rec := trainSessions(train, RecommenderOptions{})
+	rec := evalTrainSessions(train, RecommenderOptions{})
 	dst := make([]string, 0, 8)
 	b.ReportAllocs()
 	i := 0

@@ -12,14 +12,14 @@ import (
 	"time"
 )
 
-const day = int64(24 * 60 * 60)
+const recDay = int64(24 * 60 * 60)
 
-// t0 is an arbitrary "now" for the tests, in unix seconds.
-const t0 = int64(1_800_000_000)
+// recT0 is an arbitrary "now" for the tests, in unix seconds.
+const recT0 = int64(1_800_000_000)
 
-// ev is shorthand for an event: "v:A" views A, "c:A" carts A, "p:A" buys A,
+// recEvs is shorthand for events: "v:A" views A, "c:A" carts A, "p:A" buys A,
 // each a minute after the previous one, ending at t0.
-func evs(spec ...string) []ItemEvent {
+func recEvs(spec ...string) []ItemEvent {
 	out := make([]ItemEvent, len(spec))
 	for i, s := range spec {
 		kind, item, ok := strings.Cut(s, ":")
@@ -27,14 +27,14 @@ func evs(spec ...string) []ItemEvent {
 			panic("bad event " + s)
 		}
 		k := map[string]ItemEventKind{"v": ItemView, "c": ItemCart, "p": ItemPurchase}[kind]
-		out[i] = ItemEvent{Item: item, Kind: k, TS: t0 - int64(len(spec)-1-i)*60}
+		out[i] = ItemEvent{Item: item, Kind: k, TS: recT0 - int64(len(spec)-1-i)*60}
 	}
 	return out
 }
 
-// train observes every user's events in order, each in the context of that
+// recTrain observes every user's events in order, each in the context of that
 // user's earlier events, and rebuilds.
-func train(r *Recommender, users ...[]ItemEvent) *Recommender {
+func recTrain(r *Recommender, users ...[]ItemEvent) *Recommender {
 	for _, u := range users {
 		for i := range u {
 			r.Observe(u[:i], u[i], "")
@@ -44,8 +44,8 @@ func train(r *Recommender, users ...[]ItemEvent) *Recommender {
 	return r
 }
 
-// repeat returns n copies of u.
-func repeat(n int, u []ItemEvent) [][]ItemEvent {
+// recRepeat returns n copies of u.
+func recRepeat(n int, u []ItemEvent) [][]ItemEvent {
 	out := make([][]ItemEvent, n)
 	for i := range out {
 		out[i] = u
@@ -53,24 +53,24 @@ func repeat(n int, u []ItemEvent) [][]ItemEvent {
 	return out
 }
 
-// shop is a small model: A is co-viewed with B (often) and C (less); D is
+// recShop is a small model: A is co-viewed with B (often) and C (less); D is
 // the best-seller; E and F are in category "shoes", G in "bags".
-func shop(t testing.TB, o RecommenderOptions) *Recommender {
+func recShop(t testing.TB, o RecommenderOptions) *Recommender {
 	t.Helper()
 	r := NewRecommender(o)
 	var users [][]ItemEvent
-	users = append(users, repeat(6, evs("v:A", "v:B"))...)
-	users = append(users, repeat(3, evs("v:A", "v:C"))...)
-	users = append(users, repeat(20, evs("v:D", "p:D"))...)
-	users = append(users, repeat(5, evs("v:E", "c:E"))...)
-	users = append(users, repeat(2, evs("v:F"))...)
-	users = append(users, repeat(4, evs("v:G", "c:G"))...)
-	users = append(users, repeat(4, evs("v:H", "v:I"))...)
+	users = append(users, recRepeat(6, recEvs("v:A", "v:B"))...)
+	users = append(users, recRepeat(3, recEvs("v:A", "v:C"))...)
+	users = append(users, recRepeat(20, recEvs("v:D", "p:D"))...)
+	users = append(users, recRepeat(5, recEvs("v:E", "c:E"))...)
+	users = append(users, recRepeat(2, recEvs("v:F"))...)
+	users = append(users, recRepeat(4, recEvs("v:G", "c:G"))...)
+	users = append(users, recRepeat(4, recEvs("v:H", "v:I"))...)
 	for _, it := range []string{"E", "F", "X"} {
 		r.SetCategory(it, "shoes")
 	}
 	r.SetCategory("G", "bags")
-	return train(r, users...)
+	return recTrain(r, users...)
 }
 
 func TestRecommend(t *testing.T) {
@@ -86,49 +86,49 @@ func TestRecommend(t *testing.T) {
 		want     []string
 	}{
 		{"viewed item first, then its co-views by strength, then best-sellers",
-			RecommenderOptions{}, evs("v:A"), 4, nil, []string{"A", "B", "C", "D"}},
+			RecommenderOptions{}, recEvs("v:A"), 4, nil, []string{"A", "B", "C", "D"}},
 		{"n limits the answer",
-			RecommenderOptions{}, evs("v:A"), 2, nil, []string{"A", "B"}},
+			RecommenderOptions{}, recEvs("v:A"), 2, nil, []string{"A", "B"}},
 		{"bought item excluded, its neighbours kept",
-			RecommenderOptions{}, evs("v:A", "p:B"), 3, nil, []string{"A", "C", "D"}},
+			RecommenderOptions{}, recEvs("v:A", "p:B"), 3, nil, []string{"A", "C", "D"}},
 		{"bought item excluded wherever it would come from",
-			RecommenderOptions{}, evs("p:D", "v:A"), 4, nil, []string{"A", "B", "C", "E"}},
+			RecommenderOptions{}, recEvs("p:D", "v:A"), 4, nil, []string{"A", "B", "C", "E"}},
 		{"bought item included on request",
-			RecommenderOptions{IncludePurchased: true}, evs("v:A", "p:B"), 2, nil, []string{"B", "A"}},
+			RecommenderOptions{IncludePurchased: true}, recEvs("v:A", "p:B"), 2, nil, []string{"B", "A"}},
 		{"out of stock excluded",
-			RecommenderOptions{}, evs("v:A"), 3, outOfStock("A", "B"), []string{"C", "D", "E"}},
+			RecommenderOptions{}, recEvs("v:A"), 3, outOfStock("A", "B"), []string{"C", "D", "E"}},
 		{"cold user gets global best-sellers",
 			RecommenderOptions{}, nil, 3, nil, []string{"D", "E", "G"}},
 		{"cold user, best-sellers out of stock skipped",
 			RecommenderOptions{}, nil, 2, outOfStock("D"), []string{"E", "G"}},
 		{"no neighbours: category best-sellers before global ones",
-			RecommenderOptions{}, evs("v:X"), 4, nil, []string{"X", "E", "F", "D"}},
+			RecommenderOptions{}, recEvs("v:X"), 4, nil, []string{"X", "E", "F", "D"}},
 		{"category of the user's items, heaviest first",
-			RecommenderOptions{}, evs("v:F", "v:G"), 5, nil, []string{"G", "F", "E", "D", "A"}},
+			RecommenderOptions{}, recEvs("v:F", "v:G"), 5, nil, []string{"G", "F", "E", "D", "A"}},
 		{"newer item ranks above older",
-			RecommenderOptions{}, evs("v:H", "v:A"), 2, nil, []string{"A", "H"}},
+			RecommenderOptions{}, recEvs("v:H", "v:A"), 2, nil, []string{"A", "H"}},
 		{"cart outweighs a newer view",
-			RecommenderOptions{}, evs("c:H", "v:A"), 2, nil, []string{"H", "A"}},
+			RecommenderOptions{}, recEvs("c:H", "v:A"), 2, nil, []string{"H", "A"}},
 		{"unknown item of the user is still shown",
-			RecommenderOptions{}, evs("v:NEW"), 2, nil, []string{"NEW", "D"}},
+			RecommenderOptions{}, recEvs("v:NEW"), 2, nil, []string{"NEW", "D"}},
 		{"unknown purchased item is not",
-			RecommenderOptions{}, evs("v:NEW", "p:NEW"), 1, nil, []string{"D"}},
+			RecommenderOptions{}, recEvs("v:NEW", "p:NEW"), 1, nil, []string{"D"}},
 		{"history window limits the seeds",
-			RecommenderOptions{HistoryWindow: 1, SelfWeight: 0.1}, evs("v:A", "v:H"), 3, nil, []string{"I", "H", "D"}},
+			RecommenderOptions{HistoryWindow: 1, SelfWeight: 0.1}, recEvs("v:A", "v:H"), 3, nil, []string{"I", "H", "D"}},
 		{"nothing eligible",
-			RecommenderOptions{}, evs("v:A"), 3, func(string) bool { return false }, nil},
+			RecommenderOptions{}, recEvs("v:A"), 3, func(string) bool { return false }, nil},
 		{"n = 0",
-			RecommenderOptions{}, evs("v:A"), 0, nil, nil},
+			RecommenderOptions{}, recEvs("v:A"), 0, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := shop(t, tt.opts)
-			got := r.Recommend(nil, tt.history, tt.n, t0, tt.eligible)
+			r := recShop(t, tt.opts)
+			got := r.Recommend(nil, tt.history, tt.n, recT0, tt.eligible)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("Recommend = %q, want %q", got, tt.want)
 			}
 			// dst is appended to, not overwritten.
-			got = r.Recommend([]string{"keep"}, tt.history, tt.n, t0, tt.eligible)
+			got = r.Recommend([]string{"keep"}, tt.history, tt.n, recT0, tt.eligible)
 			if got[0] != "keep" || !slices.Equal(got[1:], tt.want) {
 				t.Errorf("Recommend with dst = %q", got)
 			}
@@ -137,9 +137,9 @@ func TestRecommend(t *testing.T) {
 }
 
 func TestRecommendEligibleCalledOncePerCandidate(t *testing.T) {
-	r := shop(t, RecommenderOptions{})
+	r := recShop(t, RecommenderOptions{})
 	seen := map[string]int{}
-	r.Recommend(nil, evs("v:A", "v:F"), 50, t0, func(it string) bool {
+	r.Recommend(nil, recEvs("v:A", "v:F"), 50, recT0, func(it string) bool {
 		seen[it]++
 		return it != "D"
 	})
@@ -154,8 +154,8 @@ func TestRecommendEligibleCalledOncePerCandidate(t *testing.T) {
 }
 
 func TestRecommendNoDuplicates(t *testing.T) {
-	r := shop(t, RecommenderOptions{})
-	got := r.Recommend(nil, evs("v:A", "v:E", "v:G", "v:A", "c:E"), 50, t0, nil)
+	r := recShop(t, RecommenderOptions{})
+	got := r.Recommend(nil, recEvs("v:A", "v:E", "v:G", "v:A", "c:E"), 50, recT0, nil)
 	if len(got) != 9 {
 		t.Errorf("got %d items %q, want all 9 with popularity", len(got), got)
 	}
@@ -168,33 +168,33 @@ func TestRecommendNoDuplicates(t *testing.T) {
 
 func TestRecommendBeforeRebuild(t *testing.T) {
 	r := NewRecommender(RecommenderOptions{})
-	if got := r.Recommend(nil, evs("v:A"), 3, t0, nil); !slices.Equal(got, []string{"A"}) {
+	if got := r.Recommend(nil, recEvs("v:A"), 3, recT0, nil); !slices.Equal(got, []string{"A"}) {
 		t.Errorf("empty model: %q", got)
 	}
-	r.Observe(nil, ItemEvent{Item: "B", TS: t0}, "")
-	if got := r.Recommend(nil, nil, 3, t0, nil); len(got) != 0 {
+	r.Observe(nil, ItemEvent{Item: "B", TS: recT0}, "")
+	if got := r.Recommend(nil, nil, 3, recT0, nil); len(got) != 0 {
 		t.Errorf("observations visible before Rebuild: %q", got)
 	}
 	r.Rebuild()
-	if got := r.Recommend(nil, nil, 3, t0, nil); !slices.Equal(got, []string{"B"}) {
+	if got := r.Recommend(nil, nil, 3, recT0, nil); !slices.Equal(got, []string{"B"}) {
 		t.Errorf("after Rebuild: %q", got)
 	}
 }
 
 func TestRecommendRecency(t *testing.T) {
-	r := shop(t, RecommenderOptions{PositionDecay: 1})
+	r := recShop(t, RecommenderOptions{PositionDecay: 1})
 	// Same position weight; only time decides: A viewed 7 days ago, H now.
-	h := []ItemEvent{{Item: "A", TS: t0 - 7*day}, {Item: "H", TS: t0}}
-	if got := r.Recommend(nil, h, 2, t0, nil); !slices.Equal(got, []string{"H", "A"}) {
+	h := []ItemEvent{{Item: "A", TS: recT0 - 7*recDay}, {Item: "H", TS: recT0}}
+	if got := r.Recommend(nil, h, 2, recT0, nil); !slices.Equal(got, []string{"H", "A"}) {
 		t.Errorf("got %q, want the recent item first", got)
 	}
-	h[0].TS = t0 // now a tie, broken by name
-	if got := r.Recommend(nil, h, 2, t0, nil); !slices.Equal(got, []string{"A", "H"}) {
+	h[0].TS = recT0 // now a tie, broken by name
+	if got := r.Recommend(nil, h, 2, recT0, nil); !slices.Equal(got, []string{"A", "H"}) {
 		t.Errorf("got %q, want a tie broken by name", got)
 	}
 	// Two views of A outweigh one of H at the same time.
-	h = []ItemEvent{{Item: "A", TS: t0}, {Item: "H", TS: t0}, {Item: "A", TS: t0}}
-	if got := r.Recommend(nil, h, 1, t0, nil); !slices.Equal(got, []string{"A"}) {
+	h = []ItemEvent{{Item: "A", TS: recT0}, {Item: "H", TS: recT0}, {Item: "A", TS: recT0}}
+	if got := r.Recommend(nil, h, 1, recT0, nil); !slices.Equal(got, []string{"A"}) {
 		t.Errorf("got %q, want the repeated item", got)
 	}
 }
@@ -205,7 +205,7 @@ func TestRecommendDeterministic(t *testing.T) {
 		r := NewRecommender(RecommenderOptions{})
 		for _, i := range order {
 			a, b := fmt.Sprintf("i%02d", i), fmt.Sprintf("i%02d", (i+1)%20)
-			u := []ItemEvent{{Item: a, TS: t0}, {Item: b, TS: t0}}
+			u := []ItemEvent{{Item: a, TS: recT0}, {Item: b, TS: recT0}}
 			r.Observe(nil, u[0], "")
 			r.Observe(u[:1], u[1], "")
 		}
@@ -217,47 +217,47 @@ func TestRecommendDeterministic(t *testing.T) {
 		order[i] = i
 	}
 	r1 := build(order)
-	first := r1.Recommend(nil, nil, 10, t0, nil)
+	first := r1.Recommend(nil, nil, 10, recT0, nil)
 	for i := range 20 {
-		if got := r1.Recommend(nil, nil, 10, t0, nil); !slices.Equal(got, first) {
+		if got := r1.Recommend(nil, nil, 10, recT0, nil); !slices.Equal(got, first) {
 			t.Fatalf("call %d: %q, first %q", i, got, first)
 		}
 	}
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	r2 := build(order)
-	hist := []ItemEvent{{Item: "i05", TS: t0}}
-	if a, b := r1.Recommend(nil, hist, 5, t0, nil), r2.Recommend(nil, hist, 5, t0, nil); !slices.Equal(a, b) {
+	hist := []ItemEvent{{Item: "i05", TS: recT0}}
+	if a, b := r1.Recommend(nil, hist, 5, recT0, nil), r2.Recommend(nil, hist, 5, recT0, nil); !slices.Equal(a, b) {
 		t.Errorf("same counts, other insertion order: %q vs %q", a, b)
 	}
-	if want := []string{"i05", "i04", "i06"}; !slices.Equal(r1.Recommend(nil, hist, 3, t0, nil), want) {
-		t.Errorf("ties not broken by item: %q", r1.Recommend(nil, hist, 3, t0, nil))
+	if want := []string{"i05", "i04", "i06"}; !slices.Equal(r1.Recommend(nil, hist, 3, recT0, nil), want) {
+		t.Errorf("ties not broken by item: %q", r1.Recommend(nil, hist, 3, recT0, nil))
 	}
 }
 
 func TestObserveRepeatsDoNotInflateSimilarity(t *testing.T) {
 	r := NewRecommender(RecommenderOptions{})
 	// One user flicks between A and B ten times; five users view A then C.
-	u := evs("v:A", "v:B", "v:A", "v:B", "v:A", "v:B", "v:A", "v:B", "v:A", "v:B")
-	users := append([][]ItemEvent{u}, repeat(5, evs("v:A", "v:C"))...)
-	train(r, users...)
-	if got := r.Recommend(nil, evs("v:A"), 2, t0, nil); !slices.Equal(got, []string{"A", "C"}) {
+	u := recEvs("v:A", "v:B", "v:A", "v:B", "v:A", "v:B", "v:A", "v:B", "v:A", "v:B")
+	users := append([][]ItemEvent{u}, recRepeat(5, recEvs("v:A", "v:C"))...)
+	recTrain(r, users...)
+	if got := r.Recommend(nil, recEvs("v:A"), 2, recT0, nil); !slices.Equal(got, []string{"A", "C"}) {
 		t.Errorf("got %q, want C (5 users) above B (1 user)", got)
 	}
 }
 
 func TestObserveCategory(t *testing.T) {
 	r := NewRecommender(RecommenderOptions{})
-	r.Observe(nil, ItemEvent{Item: "A", Kind: ItemPurchase, TS: t0}, "shoes")
-	r.Observe(nil, ItemEvent{Item: "B", Kind: ItemView, TS: t0}, "")
-	r.Observe(nil, ItemEvent{Item: "S", Kind: ItemView, TS: t0}, "shoes")
+	r.Observe(nil, ItemEvent{Item: "A", Kind: ItemPurchase, TS: recT0}, "shoes")
+	r.Observe(nil, ItemEvent{Item: "B", Kind: ItemView, TS: recT0}, "")
+	r.Observe(nil, ItemEvent{Item: "S", Kind: ItemView, TS: recT0}, "shoes")
 	r.Rebuild()
 	// S has no neighbours; its category's best-seller A comes first.
-	if got := r.Recommend(nil, evs("p:S"), 2, t0, nil); !slices.Equal(got, []string{"A", "B"}) {
+	if got := r.Recommend(nil, recEvs("p:S"), 2, recT0, nil); !slices.Equal(got, []string{"A", "B"}) {
 		t.Errorf("got %q", got)
 	}
 	r.SetCategory("A", "")
 	r.Rebuild()
-	if got := r.Recommend(nil, evs("p:S"), 2, t0, nil); !slices.Equal(got, []string{"A", "B"}) {
+	if got := r.Recommend(nil, recEvs("p:S"), 2, recT0, nil); !slices.Equal(got, []string{"A", "B"}) {
 		t.Errorf("after clearing A's category, global best-sellers: %q", got)
 	}
 	if st := r.Stats(); st.Items != 3 || st.Categories != 1 || st.Pending != 0 || st.Built.IsZero() {
@@ -268,21 +268,21 @@ func TestObserveCategory(t *testing.T) {
 func TestPopularityDecay(t *testing.T) {
 	r := NewRecommender(RecommenderOptions{PopularityHalfLife: 24 * time.Hour})
 	for i := range 10 { // OLD: 10 sales a month ago
-		r.Observe(nil, ItemEvent{Item: "OLD", Kind: ItemPurchase, TS: t0 - 30*day + int64(i)}, "")
+		r.Observe(nil, ItemEvent{Item: "OLD", Kind: ItemPurchase, TS: recT0 - 30*recDay + int64(i)}, "")
 	}
-	r.Observe(nil, ItemEvent{Item: "NEW", Kind: ItemPurchase, TS: t0}, "") // NEW: one today
-	for i := range 3 {                                                     // far future: forces a rebase
-		r.Observe(nil, ItemEvent{Item: "NEWER", Kind: ItemView, TS: t0 + 400*day + int64(i)}, "")
+	r.Observe(nil, ItemEvent{Item: "NEW", Kind: ItemPurchase, TS: recT0}, "") // NEW: one today
+	for i := range 3 {                                                        // far future: forces a rebase
+		r.Observe(nil, ItemEvent{Item: "NEWER", Kind: ItemView, TS: recT0 + 400*recDay + int64(i)}, "")
 	}
 	r.Rebuild()
-	if got := r.Recommend(nil, nil, 3, t0, nil); !slices.Equal(got, []string{"NEWER", "NEW", "OLD"}) {
+	if got := r.Recommend(nil, nil, 3, recT0, nil); !slices.Equal(got, []string{"NEWER", "NEW", "OLD"}) {
 		t.Errorf("decayed best-sellers: %q", got)
 	}
 	r = NewRecommender(RecommenderOptions{PopularityHalfLife: -1})
-	train(r, repeat(10, evs("v:OLD"))...)
-	r.Observe(nil, ItemEvent{Item: "NEW", TS: t0 + 100*day}, "")
+	recTrain(r, recRepeat(10, recEvs("v:OLD"))...)
+	r.Observe(nil, ItemEvent{Item: "NEW", TS: recT0 + 100*recDay}, "")
 	r.Rebuild()
-	if got := r.Recommend(nil, nil, 2, t0, nil); !slices.Equal(got, []string{"OLD", "NEW"}) {
+	if got := r.Recommend(nil, nil, 2, recT0, nil); !slices.Equal(got, []string{"OLD", "NEW"}) {
 		t.Errorf("undecayed best-sellers: %q", got)
 	}
 }
@@ -292,18 +292,18 @@ func TestPruneBoundsPairs(t *testing.T) {
 	// HUB is co-viewed with 100 items; with Z01..Z03 many times.
 	var users [][]ItemEvent
 	for i := range 100 {
-		users = append(users, evs("v:HUB", fmt.Sprintf("v:Y%03d", i)))
+		users = append(users, recEvs("v:HUB", fmt.Sprintf("v:Y%03d", i)))
 	}
 	for i := 1; i <= 3; i++ {
-		users = append(users, repeat(10+i, evs("v:HUB", fmt.Sprintf("v:Z%02d", i)))...)
+		users = append(users, recRepeat(10+i, recEvs("v:HUB", fmt.Sprintf("v:Z%02d", i)))...)
 	}
-	train(r, users...)
+	recTrain(r, users...)
 	st := r.Stats()
 	// HUB keeps ≤ 8; each other item has one partner (HUB).
 	if st.Pairs > 8+103 {
 		t.Errorf("Pairs = %d, want ≤ %d", st.Pairs, 8+103)
 	}
-	got := r.Recommend(nil, evs("v:HUB"), 4, t0, nil)
+	got := r.Recommend(nil, recEvs("v:HUB"), 4, recT0, nil)
 	if want := []string{"HUB", "Z03", "Z02", "Z01"}; !slices.Equal(got, want) {
 		t.Errorf("after pruning: %q, want %q", got, want)
 	}
@@ -311,12 +311,12 @@ func TestPruneBoundsPairs(t *testing.T) {
 
 func TestRebuildEvery(t *testing.T) {
 	r := NewRecommender(RecommenderOptions{RebuildEvery: 2})
-	r.Observe(nil, ItemEvent{Item: "A", TS: t0}, "")
-	if got := r.Recommend(nil, nil, 1, t0, nil); len(got) != 0 {
+	r.Observe(nil, ItemEvent{Item: "A", TS: recT0}, "")
+	if got := r.Recommend(nil, nil, 1, recT0, nil); len(got) != 0 {
 		t.Errorf("rebuilt too early: %q", got)
 	}
-	r.Observe(nil, ItemEvent{Item: "A", TS: t0}, "")
-	if got := r.Recommend(nil, nil, 1, t0, nil); !slices.Equal(got, []string{"A"}) {
+	r.Observe(nil, ItemEvent{Item: "A", TS: recT0}, "")
+	if got := r.Recommend(nil, nil, 1, recT0, nil); !slices.Equal(got, []string{"A"}) {
 		t.Errorf("not rebuilt after 2 events: %q", got)
 	}
 }
@@ -359,17 +359,17 @@ func TestSelectTop(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for trial := range 500 {
 		n := rng.IntN(60) + 1
-		x := make([]itemPair, n)
+		x := make([]recPair, n)
 		for i := range x {
-			x[i] = itemPair{id: uint32(i), w: float32(rng.IntN(5))} // many ties
+			x[i] = recPair{id: uint32(i), w: float32(rng.IntN(5))} // many ties
 		}
 		rng.Shuffle(n, func(i, j int) { x[i], x[j] = x[j], x[i] })
 		k := rng.IntN(n) + 1
 		got := slices.Clone(x)
-		selectTop(got, k, pairAbove)
+		recSelectTop(got, k, recPairAbove)
 		want := slices.Clone(x)
-		slices.SortFunc(want, func(a, b itemPair) int {
-			if pairAbove(a, b) {
+		slices.SortFunc(want, func(a, b recPair) int {
+			if recPairAbove(a, b) {
 				return -1
 			}
 			return 1
@@ -378,8 +378,8 @@ func TestSelectTop(t *testing.T) {
 			t.Fatalf("trial %d: k-th = %v, want %v", trial, got[k-1], want[k-1])
 		}
 		top := slices.Clone(got[:k])
-		slices.SortFunc(top, func(a, b itemPair) int {
-			if pairAbove(a, b) {
+		slices.SortFunc(top, func(a, b recPair) int {
+			if recPairAbove(a, b) {
 				return -1
 			}
 			return 1
@@ -391,21 +391,21 @@ func TestSelectTop(t *testing.T) {
 }
 
 func TestRecommendAllocs(t *testing.T) {
-	if raceEnabled() {
+	if recRaceEnabled() {
 		t.Skip("the race detector makes sync.Pool drop items at random")
 	}
-	r := shop(t, RecommenderOptions{})
-	h := evs("v:A", "v:E", "c:G", "p:D", "v:NEW")
+	r := recShop(t, RecommenderOptions{})
+	h := recEvs("v:A", "v:E", "c:G", "p:D", "v:NEW")
 	dst := make([]string, 0, 8)
 	elig := func(it string) bool { return it != "B" }
-	r.Recommend(dst, h, 5, t0, elig) // warm the pool
-	if n := testing.AllocsPerRun(200, func() { dst = r.Recommend(dst[:0], h, 5, t0, elig) }); n != 0 {
+	r.Recommend(dst, h, 5, recT0, elig) // warm the pool
+	if n := testing.AllocsPerRun(200, func() { dst = r.Recommend(dst[:0], h, 5, recT0, elig) }); n != 0 {
 		t.Errorf("Recommend allocates %v times per call", n)
 	}
 }
 
-// raceEnabled reports whether the test binary was built with -race.
-func raceEnabled() bool {
+// recRaceEnabled reports whether the test binary was built with -race.
+func recRaceEnabled() bool {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return false
@@ -431,7 +431,7 @@ func TestRecommenderConcurrent(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(w), 9))
 			var h []ItemEvent
 			for i := range 3000 {
-				ev := ItemEvent{Item: fmt.Sprintf("p%d", rng.IntN(300)), Kind: ItemEventKind(rng.IntN(3)), TS: t0 + int64(i)}
+				ev := ItemEvent{Item: fmt.Sprintf("p%d", rng.IntN(300)), Kind: ItemEventKind(rng.IntN(3)), TS: recT0 + int64(i)}
 				r.Observe(h, ev, fmt.Sprintf("c%d", rng.IntN(10)))
 				h = append(h, ev)
 				if len(h) > 20 {
@@ -467,9 +467,9 @@ func TestRecommenderConcurrent(t *testing.T) {
 				}
 				var h []ItemEvent
 				for range rng.IntN(12) {
-					h = append(h, ItemEvent{Item: fmt.Sprintf("p%d", rng.IntN(320)), Kind: ItemEventKind(rng.IntN(3)), TS: t0})
+					h = append(h, ItemEvent{Item: fmt.Sprintf("p%d", rng.IntN(320)), Kind: ItemEventKind(rng.IntN(3)), TS: recT0})
 				}
-				dst = r.Recommend(dst[:0], h, 5, t0+3000, func(it string) bool { return it != "p1" })
+				dst = r.Recommend(dst[:0], h, 5, recT0+3000, func(it string) bool { return it != "p1" })
 				if len(dst) > 5 || slices.Contains(dst, "p1") {
 					t.Errorf("bad answer %q", dst)
 					return
@@ -484,7 +484,7 @@ func TestRecommenderConcurrent(t *testing.T) {
 	if st := r.Stats(); st.Items != 300 || st.Pairs > 300*16 {
 		t.Errorf("Stats = %+v", st)
 	}
-	if got := r.Recommend(nil, nil, 5, t0, nil); len(got) != 5 {
+	if got := r.Recommend(nil, nil, 5, recT0, nil); len(got) != 5 {
 		t.Errorf("after the run: %q", got)
 	}
 }
