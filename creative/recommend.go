@@ -842,6 +842,9 @@ func (r *Recommender) Recommend(dst []string, history []ItemEvent, n int, now in
 		c := h.pop()
 		name := h.name(c.key)
 		if eligible != nil && !eligible(name) {
+			if c.key >= 0 {
+				sc.tab.get(uint32(c.key)).flags |= recSlotRejected
+			}
 			continue
 		}
 		if c.key >= 0 {

@@ -139,17 +139,19 @@ func TestRecommend(t *testing.T) {
 func TestRecommendEligibleCalledOncePerCandidate(t *testing.T) {
 	r := recShop(t, RecommenderOptions{})
 	seen := map[string]int{}
-	r.Recommend(nil, recEvs("v:A", "v:F"), 50, recT0, func(it string) bool {
+	// E is the user's own item and a best-seller, D only a best-seller:
+	// neither is asked about again in the fill-up once rejected.
+	r.Recommend(nil, recEvs("v:A", "v:E", "v:F"), 50, recT0, func(it string) bool {
 		seen[it]++
-		return it != "D"
+		return it != "D" && it != "E"
 	})
 	for it, n := range seen {
 		if n != 1 {
 			t.Errorf("eligible(%q) called %d times", it, n)
 		}
 	}
-	if seen["D"] != 1 {
-		t.Errorf("eligible(D) not called: %v", seen)
+	if seen["D"] != 1 || seen["E"] != 1 {
+		t.Errorf("eligible(D), eligible(E) not called once: %v", seen)
 	}
 }
 
