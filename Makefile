@@ -39,6 +39,10 @@ fuzz:
 	  done; \
 	done
 
+# Offline recommender evaluation on the public data sets (see ../shared/data/PROVENANCE.md).
+eval-recommender: build
+	$(BIN)/chaser eval-recommender --data $(SHARED)
+
 loadtest: build
 	bash scripts/loadtest-demo.sh
 

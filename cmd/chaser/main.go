@@ -11,6 +11,7 @@ const usage = `chaser — a retargeting and lookalike demand-side bidder
 
 Usage:
   chaser serve [flags]     run the bidder (public and admin ports)
+  chaser eval-recommender  offline recommender evaluation on ../shared/data
   chaser help              show this help
 
 Run "chaser serve -h" for the serve flags.
@@ -25,6 +26,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = runServe(os.Args[2:])
+	case "eval-recommender":
+		err = runEvalRecommender(os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return
