@@ -181,9 +181,10 @@ func TestCrashSafety(t *testing.T) {
 					}
 					mu.Lock()
 					seq++
-					id := fmt.Sprintf("crash-%d-%d", round, seq)
+					n := seq
 					mu.Unlock()
-					body := fmt.Sprintf(`{"id":%q,"imp":[{"id":"1","banner":{"w":300,"h":250}}],"user":{"buyeruid":"demo-user-%d"}}`, id, seq%100+1)
+					id := fmt.Sprintf("crash-%d-%d", round, n)
+					body := fmt.Sprintf(`{"id":%q,"imp":[{"id":"1","banner":{"w":300,"h":250}}],"user":{"buyeruid":"demo-user-%d"}}`, id, n%100+1)
 					resp, err := client.Post(p.bidURL+"/openrtb2/bid", "application/json", strings.NewReader(body))
 					if err != nil {
 						continue
