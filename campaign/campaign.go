@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,7 +176,12 @@ func (c Campaign) MarshalJSON() ([]byte, error) {
 // durations); Validate checks values.
 func (c *Campaign) UnmarshalJSON(b []byte) error {
 	var j jsonCampaign
-	if err := json.Unmarshal(b, &j); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return &FieldError{strings.Trim(f, `"`), "unknown field"}
+		}
 		return err
 	}
 	out := Campaign{ID: j.ID, AdvertiserID: j.AdvertiserID, Name: j.Name, Status: j.Status,
