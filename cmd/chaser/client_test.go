@@ -210,4 +210,3 @@ func TestConfigLog(t *testing.T) {
 		t.Fatal("vendor id above 65535 accepted")
 	}
 }
-
