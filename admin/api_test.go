@@ -328,3 +328,27 @@ func TestPanicIsA500(t *testing.T) {
 		t.Fatalf("panic: %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestAudienceListPages(t *testing.T) {
+	e := newEnv(t, AuthLimit{})
+	for i := 0; i < 4; i++ {
+		e.mustJSON(e.do("POST", "/v1/audiences", e.keyA, "application/json", fmt.Sprintf(`{"name":"a%d"}`, i)), 201, nil)
+	}
+	var p1, p2 struct {
+		Audiences []struct {
+			ID           string
+			AdvertiserID string `json:"advertiser_id"`
+		}
+		NextCursor string `json:"next_cursor"`
+	}
+	e.mustJSON(e.do("GET", "/v1/audiences?limit=3", e.keyA, "", ""), 200, &p1)
+	e.mustJSON(e.do("GET", "/v1/audiences?limit=3&cursor="+p1.NextCursor, e.keyA, "", ""), 200, &p2)
+	if len(p1.Audiences) != 3 || len(p2.Audiences) != 2 || p2.NextCursor != "" || p2.Audiences[0].ID <= p1.Audiences[2].ID {
+		t.Fatalf("pages %+v %+v", p1, p2)
+	}
+	for _, au := range append(p1.Audiences, p2.Audiences...) {
+		if au.AdvertiserID != e.advA {
+			t.Fatalf("A's list holds %+v", au)
+		}
+	}
+}
