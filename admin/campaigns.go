@@ -41,8 +41,13 @@ func (a *API) checkAudiences(w http.ResponseWriter, c *campaign.Campaign) bool {
 }
 
 func (a *API) createCampaign(w http.ResponseWriter, r *http.Request, p principal) {
-	var c campaign.Campaign
-	if !decodeJSON(w, r, &c) {
+	body, ok := readJSON(w, r)
+	if !ok {
+		return
+	}
+	c, err := campaign.ParseStrict(body)
+	if err != nil {
+		writeJSONError(w, err)
 		return
 	}
 	if !p.admin {
@@ -178,8 +183,8 @@ func applyCampaignPatch(c campaign.Campaign, patch map[string]any) (campaign.Cam
 	if err != nil {
 		return campaign.Campaign{}, err
 	}
-	var next campaign.Campaign
-	if err := json.Unmarshal(merged, &next); err != nil {
+	next, err := campaign.ParseStrict(merged)
+	if err != nil {
 		return campaign.Campaign{}, err
 	}
 	next.ID, next.AdvertiserID = c.ID, c.AdvertiserID

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"crypto/rand"
 	_ "embed"
 	"encoding/json"
@@ -385,6 +386,23 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return decodeBody(w, http.MaxBytesReader(w, r.Body, MaxJSONBody), v)
+}
+
+// readJSON reads a bounded application/json body.
+func readJSON(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		writeError(w, http.StatusUnsupportedMediaType, "content type must be application/json", "")
+		return nil, false
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxJSONBody))
+	if err == nil && len(bytes.TrimSpace(b)) == 0 {
+		err = io.EOF
+	}
+	if err != nil {
+		writeJSONError(w, err)
+		return nil, false
+	}
+	return b, true
 }
 
 func decodeBody(w http.ResponseWriter, body io.Reader, v any) bool {
