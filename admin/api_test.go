@@ -13,14 +13,14 @@ import (
 )
 
 func TestAuthRateLimit(t *testing.T) {
-	e := newEnv(t, AuthLimit{Burst: 3, Every: 10 * time.Second})
+	e := newAdminEnv(t, AuthLimit{Burst: 3, Every: 10 * time.Second})
 	for i := 0; i < 3; i++ {
 		if r := e.do("GET", "/v1/campaigns", "chk_guess", "", ""); r.status != 401 {
 			t.Fatalf("bad key %d: status %d, want 401", i, r.status)
 		}
 	}
 	before := authThrottled.Get()
-	r := e.do("GET", "/v1/campaigns", testAdminToken, "", "")
+	r := e.do("GET", "/v1/campaigns", opsAdminToken, "", "")
 	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "10" {
 		t.Fatalf("after 3 failures: status %d Retry-After %q, want 429 and 10", r.status, r.header.Get("Retry-After"))
 	}
@@ -36,7 +36,7 @@ func TestAuthRateLimit(t *testing.T) {
 		t.Fatalf("4s later: %d Retry-After %q, want 429 and 6", r.status, r.header.Get("Retry-After"))
 	}
 	e.clock.Add(6 * time.Second)
-	if r := e.do("GET", "/v1/campaigns", testAdminToken, "", ""); r.status != 200 {
+	if r := e.do("GET", "/v1/campaigns", opsAdminToken, "", ""); r.status != 200 {
 		t.Fatalf("after refill the right key works: %d", r.status)
 	}
 	if r := e.do("GET", "/v1/campaigns", "chk_guess", "", ""); r.status != 401 {
@@ -48,7 +48,7 @@ func TestAuthRateLimit(t *testing.T) {
 }
 
 func TestLimiterPerAddressAndOverflow(t *testing.T) {
-	clk := &clock{t: time.Unix(1e9, 0)}
+	clk := &testClock{t: time.Unix(1e9, 0)}
 	l := newLimiter(AuthLimit{Burst: 2, Every: time.Minute, MaxClients: 2}, clk.Now)
 	l.fail("10.0.0.1")
 	l.fail("10.0.0.1")
@@ -73,7 +73,7 @@ func TestLimiterPerAddressAndOverflow(t *testing.T) {
 }
 
 func TestPagination(t *testing.T) {
-	e := newEnv(t, AuthLimit{})
+	e := newAdminEnv(t, AuthLimit{})
 	want := map[string]bool{e.cmpA: true}
 	for i := 0; i < 24; i++ {
 		c, err := e.deps.Campaigns.Create(campaign.Campaign{AdvertiserID: e.advA, Name: fmt.Sprint("c", i), Currency: "USD",
@@ -148,9 +148,9 @@ func TestPagination(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
-	e := newEnv(t, AuthLimit{})
+	e := newAdminEnv(t, AuthLimit{})
 	var created struct{ ID, Key string }
-	e.mustJSON(e.do("POST", "/v1/advertisers/"+e.advB+"/keys", testAdminToken, "", ""), 201, &created)
+	e.mustJSON(e.do("POST", "/v1/advertisers/"+e.advB+"/keys", opsAdminToken, "", ""), 201, &created)
 	if !strings.HasPrefix(created.ID, "key_") || !strings.HasPrefix(created.Key, "chk_") {
 		t.Fatalf("key %+v", created)
 	}
@@ -172,13 +172,13 @@ func TestKeys(t *testing.T) {
 	if r := e.do("GET", "/v1/campaigns", created.Key, "", ""); r.status != 401 {
 		t.Fatalf("revoked key: %d, want 401", r.status)
 	}
-	if r := e.do("DELETE", "/v1/advertisers/"+e.advB+"/keys/"+created.ID, testAdminToken, "", ""); r.status != 204 {
+	if r := e.do("DELETE", "/v1/advertisers/"+e.advB+"/keys/"+created.ID, opsAdminToken, "", ""); r.status != 204 {
 		t.Fatalf("revoke twice: %d", r.status)
 	}
-	if r := e.do("DELETE", "/v1/advertisers/"+e.advB+"/keys/key_nope", testAdminToken, "", ""); r.status != 404 {
+	if r := e.do("DELETE", "/v1/advertisers/"+e.advB+"/keys/key_nope", opsAdminToken, "", ""); r.status != 404 {
 		t.Fatalf("revoke unknown: %d", r.status)
 	}
-	e.mustJSON(e.do("GET", "/v1/advertisers/"+e.advB+"/keys", testAdminToken, "", ""), 200, &list)
+	e.mustJSON(e.do("GET", "/v1/advertisers/"+e.advB+"/keys", opsAdminToken, "", ""), 200, &list)
 	revoked := 0
 	for _, k := range list.Keys {
 		if k.RevokedAt != "" {
@@ -197,7 +197,7 @@ func TestKeys(t *testing.T) {
 }
 
 func TestValidationErrors(t *testing.T) {
-	e := newEnv(t, AuthLimit{Burst: 1000})
+	e := newAdminEnv(t, AuthLimit{Burst: 1000})
 	good := func(mut func(m map[string]any)) string {
 		m := map[string]any{"advertiser_id": e.advA, "name": "x", "budget": map[string]any{"daily": 10.0},
 			"bid": map[string]any{"base_cpm": 1.0, "max_cpm": 2.0}, "targeting": map[string]any{"audiences": []any{e.audA}},
@@ -238,7 +238,7 @@ func TestValidationErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.do(tc.method, tc.path, testAdminToken, tc.ctype, tc.body)
+			r := e.do(tc.method, tc.path, opsAdminToken, tc.ctype, tc.body)
 			if r.status != tc.status {
 				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
 			}
@@ -248,7 +248,7 @@ func TestValidationErrors(t *testing.T) {
 		})
 	}
 	var c struct{ End *string }
-	e.mustJSON(e.do("PATCH", "/v1/campaigns/"+e.cmpA, testAdminToken, "application/merge-patch+json", `{"end":"2027-01-01T00:00:00Z","budget":{"total":500}}`), 200, &c)
+	e.mustJSON(e.do("PATCH", "/v1/campaigns/"+e.cmpA, opsAdminToken, "application/merge-patch+json", `{"end":"2027-01-01T00:00:00Z","budget":{"total":500}}`), 200, &c)
 	if c.End == nil {
 		t.Fatal("end not set")
 	}
@@ -256,16 +256,16 @@ func TestValidationErrors(t *testing.T) {
 		End    *string
 		Budget struct{ Daily, Total float64 }
 	}
-	e.mustJSON(e.do("PATCH", "/v1/campaigns/"+e.cmpA, testAdminToken, "application/merge-patch+json", `{"end":null}`), 200, &c2)
+	e.mustJSON(e.do("PATCH", "/v1/campaigns/"+e.cmpA, opsAdminToken, "application/merge-patch+json", `{"end":null}`), 200, &c2)
 	if c2.End != nil || c2.Budget.Daily != 100 || c2.Budget.Total != 500 {
 		t.Fatalf("merge patch: %+v", c2)
 	}
 }
 
 func TestEraseEndpoint(t *testing.T) {
-	e := newEnv(t, AuthLimit{})
+	e := newAdminEnv(t, AuthLimit{})
 	var out struct{ Pseudonym string }
-	e.mustJSON(e.do("POST", "/v1/privacy/erase", testAdminToken, "application/json", `{"type":"email","value":"  Some.One@Example.com "}`), 200, &out)
+	e.mustJSON(e.do("POST", "/v1/privacy/erase", opsAdminToken, "application/json", `{"type":"email","value":"  Some.One@Example.com "}`), 200, &out)
 	want, err := e.deps.Audiences.Pseudonymizer().Raw(1, "some.one@example.com", "") // IDEmail
 	if err != nil {
 		t.Fatal(err)
@@ -277,13 +277,13 @@ func TestEraseEndpoint(t *testing.T) {
 		t.Fatalf("advertiser key erases: %d", r.status)
 	}
 	e.api.d.Erasers = nil
-	if r := e.do("POST", "/v1/privacy/erase", testAdminToken, "application/json", `{"type":"uid","value":"u-1"}`); r.status != 503 {
+	if r := e.do("POST", "/v1/privacy/erase", opsAdminToken, "application/json", `{"type":"uid","value":"u-1"}`); r.status != 503 {
 		t.Fatalf("without erasers: %d, want 503", r.status)
 	}
 }
 
 func TestOperations(t *testing.T) {
-	e := newEnv(t, AuthLimit{})
+	e := newAdminEnv(t, AuthLimit{})
 	ready := false
 	e.api.d.Ready = func() bool { return ready }
 	if r := e.do("GET", "/readyz", "", "", ""); r.status != 503 {
@@ -309,7 +309,7 @@ func TestOperations(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if r := e.do("GET", "/debug/pprof/goroutine?debug=1", testAdminToken, "", ""); r.status != 200 || !strings.Contains(string(r.body), "goroutine") {
+	if r := e.do("GET", "/debug/pprof/goroutine?debug=1", opsAdminToken, "", ""); r.status != 200 || !strings.Contains(string(r.body), "goroutine") {
 		t.Fatalf("pprof: %d", r.status)
 	}
 	if r := e.do("GET", "/debug/pprof/heap", e.keyA, "", ""); r.status != 403 {
@@ -319,10 +319,10 @@ func TestOperations(t *testing.T) {
 
 // TestPanicIsA500 checks the recovery of a handler panic.
 func TestPanicIsA500(t *testing.T) {
-	a := New(Deps{AdminToken: testAdminToken}) // no store: handlers that need one panic
+	a := New(Deps{AdminToken: opsAdminToken}) // no store: handlers that need one panic
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/v1/advertisers/adv_x", nil)
-	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	req.Header.Set("Authorization", "Bearer "+opsAdminToken)
 	a.ServeHTTP(rec, req)
 	if rec.Code != 500 || !strings.Contains(rec.Body.String(), "internal error") {
 		t.Fatalf("panic: %d %s", rec.Code, rec.Body)
@@ -330,7 +330,7 @@ func TestPanicIsA500(t *testing.T) {
 }
 
 func TestAudienceListPages(t *testing.T) {
-	e := newEnv(t, AuthLimit{})
+	e := newAdminEnv(t, AuthLimit{})
 	for i := 0; i < 4; i++ {
 		e.mustJSON(e.do("POST", "/v1/audiences", e.keyA, "application/json", fmt.Sprintf(`{"name":"a%d"}`, i)), 201, nil)
 	}

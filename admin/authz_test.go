@@ -20,7 +20,7 @@ type authzSpec struct {
 
 // authzSpecs has one entry per route of the route table. A route added to
 // the table needs an entry here (the test says which).
-func authzSpecs(e *env) map[string]authzSpec {
+func authzSpecs(e *adminEnv) map[string]authzSpec {
 	campaignBody := fmt.Sprintf(`{"advertiser_id":%q,"name":"new","budget":{"daily":10},"bid":{"base_cpm":1,"max_cpm":2},
 		"targeting":{"audiences":[%q]},"creative":{"sizes":["300x250"]}}`, e.advA, e.audA)
 	return map[string]authzSpec{
@@ -62,7 +62,7 @@ func authzSpecs(e *env) map[string]authzSpec {
 }
 
 // fill turns a route pattern into a path to A's resources.
-func (e *env) fill(rt route) string {
+func (e *adminEnv) fill(rt route) string {
 	p := strings.TrimSuffix(rt.path, "{$}")
 	id := e.cmpA
 	if strings.HasPrefix(p, "/v1/audiences/") {
@@ -84,7 +84,7 @@ func (e *env) fill(rt route) string {
 // A's resources, over loopback with a real store.
 func TestAuthorizationMatrix(t *testing.T) {
 	lim := AuthLimit{Burst: 1000}
-	specsEnv := newEnv(t, lim)
+	specsEnv := newAdminEnv(t, lim)
 	specs := authzSpecs(specsEnv)
 	var missing []string
 	for _, rt := range specsEnv.api.routes {
@@ -101,7 +101,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Run(rt.pattern(), func(t *testing.T) {
 			// One store for the callers that must not change anything, then
 			// A's key; a fresh store for the admin key.
-			e := newEnv(t, lim)
+			e := newAdminEnv(t, lim)
 			sp := authzSpecs(e)[rt.pattern()]
 			path := e.fill(rt)
 			leaks := []string{e.cmpA, e.audA, e.advA + `"`}
@@ -145,10 +145,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 					}
 				}
 			}
-			ea := newEnv(t, lim)
+			ea := newAdminEnv(t, lim)
 			path = ea.fill(rt)
 			spa := authzSpecs(ea)[rt.pattern()]
-			if r := ea.do(rt.method, path, testAdminToken, spa.ctype, spa.body); r.status != spa.ok {
+			if r := ea.do(rt.method, path, opsAdminToken, spa.ctype, spa.body); r.status != spa.ok {
 				t.Fatalf("admin key: %s %s: status %d, want %d: %s", rt.method, path, r.status, spa.ok, r.body)
 			}
 		})
@@ -159,7 +159,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 // lists hold only B's resources, and B cannot place A's audiences in its
 // campaigns or create resources for A.
 func TestAdvertiserScoping(t *testing.T) {
-	e := newEnv(t, AuthLimit{})
+	e := newAdminEnv(t, AuthLimit{})
 	var advs struct{ Advertisers []struct{ ID string } }
 	e.mustJSON(e.do("GET", "/v1/advertisers", e.keyB, "", ""), 200, &advs)
 	if len(advs.Advertisers) != 1 || advs.Advertisers[0].ID != e.advB {

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -24,18 +23,18 @@ import (
 )
 
 const (
-	testAdminToken = "admin-token-for-tests-0123456789"
-	testSecret     = "admin-test-secret-0123456789abcdef"
+	opsAdminToken = "admin-token-for-tests-0123456789"
+	opsSecret     = "admin-test-secret-0123456789abcdef"
 )
 
 // clock is a settable test clock.
-type clock struct {
+type testClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
@@ -57,13 +56,13 @@ func (r *recordingEraser) Erase(p audience.Pseudonym) error {
 // env is the admin API over a real Pebble store, served over loopback, with
 // two advertisers: A (a campaign, a list audience, a feed, two keys) and B
 // (one key).
-type env struct {
+type adminEnv struct {
 	t      testing.TB
 	db     *pebble.DB
 	deps   Deps
 	api    *API
 	srv    *httptest.Server
-	clock  *clock
+	clock  *testClock
 	eraser *recordingEraser
 
 	advA, advB       string
@@ -72,20 +71,20 @@ type env struct {
 	cmpA, audA, audB string
 }
 
-func newEnv(t testing.TB, lim AuthLimit) *env {
+func newAdminEnv(t testing.TB, lim AuthLimit) *adminEnv {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	clk := &clock{t: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)}
+	clk := &testClock{t: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cs, err := campaign.Open(db, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	am, err := audience.NewManager(db, audience.Options{Secret: []byte(testSecret), Now: clk.Now, Logger: log})
+	am, err := audience.NewManager(db, audience.Options{Secret: []byte(opsSecret), Now: clk.Now, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,12 +92,12 @@ func newEnv(t testing.TB, lim AuthLimit) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	led, err := pacing.OpenLedger(db, pacing.NewSigner([]byte(testSecret)), clk.Now)
+	led, err := pacing.OpenLedger(db, pacing.NewSigner([]byte(opsSecret)), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, clock: clk, eraser: &recordingEraser{}}
-	e.deps = Deps{DB: db, Campaigns: cs, Audiences: am, Catalog: cat, Ledger: led, AdminToken: testAdminToken,
+	e := &adminEnv{t: t, db: db, clock: clk, eraser: &recordingEraser{}}
+	e.deps = Deps{DB: db, Campaigns: cs, Audiences: am, Catalog: cat, Ledger: led, AdminToken: opsAdminToken,
 		Now: clk.Now, Logger: log, Erasers: []Eraser{e.eraser}, AuthLimit: lim}
 	e.api = New(e.deps)
 	e.srv = httptest.NewServer(e.api)
@@ -138,24 +137,24 @@ func newEnv(t testing.TB, lim AuthLimit) *env {
 	}
 	e.cmpA = c.ID
 	var k struct{ ID, Key string }
-	e.mustJSON(e.do("POST", "/v1/advertisers/"+e.advA+"/keys", testAdminToken, "", ""), 201, &k)
+	e.mustJSON(e.do("POST", "/v1/advertisers/"+e.advA+"/keys", opsAdminToken, "", ""), 201, &k)
 	e.keyA = k.Key
-	e.mustJSON(e.do("POST", "/v1/advertisers/"+e.advA+"/keys", testAdminToken, "", ""), 201, &k)
+	e.mustJSON(e.do("POST", "/v1/advertisers/"+e.advA+"/keys", opsAdminToken, "", ""), 201, &k)
 	e.keyA2ID = k.ID
-	e.mustJSON(e.do("POST", "/v1/advertisers/"+e.advB+"/keys", testAdminToken, "", ""), 201, &k)
+	e.mustJSON(e.do("POST", "/v1/advertisers/"+e.advB+"/keys", opsAdminToken, "", ""), 201, &k)
 	e.keyB = k.Key
 	return e
 }
 
 // response is one answer of the API.
-type response struct {
+type apiResponse struct {
 	status int
 	header http.Header
 	body   []byte
 }
 
 // do sends one request over loopback; key "" sends no Authorization.
-func (e *env) do(method, path, key, ctype, body string) response {
+func (e *adminEnv) do(method, path, key, ctype, body string) apiResponse {
 	e.t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -173,11 +172,11 @@ func (e *env) do(method, path, key, ctype, body string) response {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return response{resp.StatusCode, resp.Header, b}
+	return apiResponse{resp.StatusCode, resp.Header, b}
 }
 
 // mustJSON checks the status and decodes the body into v (when not nil).
-func (e *env) mustJSON(r response, status int, v any) {
+func (e *adminEnv) mustJSON(r apiResponse, status int, v any) {
 	e.t.Helper()
 	if r.status != status {
 		e.t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
@@ -190,7 +189,7 @@ func (e *env) mustJSON(r response, status int, v any) {
 }
 
 // apiErr decodes an error answer.
-func apiErrOf(t testing.TB, r response) apiError {
+func apiErrOf(t testing.TB, r apiResponse) apiError {
 	t.Helper()
 	var ae apiError
 	if err := json.Unmarshal(r.body, &ae); err != nil || ae.Error == "" {
@@ -200,12 +199,4 @@ func apiErrOf(t testing.TB, r response) apiError {
 		t.Fatalf("error content type %q", ct)
 	}
 	return ae
-}
-
-func compact(s string) string {
-	var b bytes.Buffer
-	if json.Compact(&b, []byte(s)) != nil {
-		return s
-	}
-	return b.String()
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // serve runs one request in process.
-func (e *env) serve(method, path, ctype string, body []byte) *httptest.ResponseRecorder {
+func (e *adminEnv) serve(method, path, ctype string, body []byte) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.keyA)
 	if ctype != "" {
@@ -35,7 +35,7 @@ func checkAnswer(t *testing.T, rec *httptest.ResponseRecorder, body []byte) {
 }
 
 func FuzzCampaignBody(f *testing.F) {
-	e := newEnv(f, AuthLimit{Burst: 1 << 30})
+	e := newAdminEnv(f, AuthLimit{Burst: 1 << 30})
 	f.Add([]byte(`{"name":"x","budget":{"daily":10},"bid":{"base_cpm":1,"max_cpm":2},"targeting":{"audiences":["` + e.audA + `"]},"creative":{"sizes":["300x250"]}}`))
 	f.Add([]byte(`{"name":"x","start":"2026-01-01T00:00:00Z","end":"2025-01-01T00:00:00Z","frequency_cap":{"impressions":3,"per":"7d"},"timezone":"Asia/Seoul"}`))
 	f.Add([]byte(`{"budget":{"daily":1e400},"bid":{"base_cpm":-0,"max_cpm":"2"}}`))
@@ -57,7 +57,7 @@ func FuzzCampaignBody(f *testing.F) {
 }
 
 func FuzzMergePatch(f *testing.F) {
-	e := newEnv(f, AuthLimit{Burst: 1 << 30})
+	e := newAdminEnv(f, AuthLimit{Burst: 1 << 30})
 	f.Add([]byte(`{"status":"paused"}`))
 	f.Add([]byte(`{"end":null,"budget":{"total":null,"daily":5}}`))
 	f.Add([]byte(`{"targeting":{"audiences":null}}`))

@@ -119,7 +119,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 }
 
 func TestOpenAPIServed(t *testing.T) {
-	e := newEnv(t, AuthLimit{})
+	e := newAdminEnv(t, AuthLimit{})
 	r := e.do("GET", "/openapi.yaml", "", "", "")
 	if r.status != 200 || !bytes.Equal(r.body, openapiYAML) || !strings.HasPrefix(string(r.body), "openapi: 3.") {
 		t.Fatalf("GET /openapi.yaml: %d, %d bytes", r.status, len(r.body))

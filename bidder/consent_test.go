@@ -21,17 +21,17 @@ import (
 const testVendor = 1234
 
 // bits writes a big-endian bit string, as the TCF v2 spec lays it out.
-type bits struct{ b []bool }
+type tcfBits struct{ b []bool }
 
-func (w *bits) int(v uint64, n int) {
+func (w *tcfBits) int(v uint64, n int) {
 	for i := n - 1; i >= 0; i-- {
 		w.b = append(w.b, v>>uint(i)&1 == 1)
 	}
 }
 
-func (w *bits) bool(v bool) { w.b = append(w.b, v) }
+func (w *tcfBits) bool(v bool) { w.b = append(w.b, v) }
 
-func (w *bits) bytes() []byte {
+func (w *tcfBits) bytes() []byte {
 	out := make([]byte, (len(w.b)+7)/8)
 	for i, v := range w.b {
 		if v {
@@ -53,7 +53,7 @@ type tcfSpec struct {
 // format: the fields in order with their widths, then the vendor consent
 // section, the legitimate interest section and publisher restrictions.
 func encodeTCF(s tcfSpec) string {
-	var w bits
+	var w tcfBits
 	ds := uint64(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Unix() * 10)
 	w.int(2, 6)           // Version
 	w.int(ds, 36)         // Created (deciseconds)
@@ -123,7 +123,7 @@ func (r rawSection) GetID() gppc.SectionID { return r.id }
 func (r rawSection) GetValue() string      { return r.value }
 func (r rawSection) Encode(bool) []byte    { return []byte(r.value) }
 
-func nat(sale, sharing, targeted byte, gpc bool) gpp.Section {
+func gppNational(sale, sharing, targeted byte, gpc bool) gpp.Section {
 	return uspnat.USPNAT{SectionID: gppc.SectionUSPNAT, CoreSegment: uspnat.USPNATCoreSegment{
 		Version: 1, SharingNotice: 1, SaleOptOutNotice: 1, SharingOptOutNotice: 1, TargetedAdvertisingOptOutNotice: 1,
 		SaleOptOut: sale, SharingOptOut: sharing, TargetedAdvertisingOptOut: targeted,
@@ -132,7 +132,7 @@ func nat(sale, sharing, targeted byte, gpc bool) gpp.Section {
 	}, GPCSegment: sections.CommonUSGPCSegment{SubsectionType: 1, Gpc: gpc}}
 }
 
-func ca(sale, sharing byte) gpp.Section {
+func gppCalifornia(sale, sharing byte) gpp.Section {
 	return uspca.USPCA{SectionID: gppc.SectionUSPCA, CoreSegment: uspca.USPCACoreSegment{
 		Version: 1, SaleOptOutNotice: 1, SharingOptOutNotice: 1, SaleOptOut: sale, SharingOptOut: sharing,
 		SensitiveDataProcessing: make([]byte, 9), KnownChildSensitiveDataConsents: make([]byte, 2),
@@ -186,12 +186,12 @@ func TestConsent(t *testing.T) {
 	restrictedOther := encodeTCF(tcfSpec{vendors: []int{testVendor}, purposes: []int{1, 3, 4}, restrict: []int{10}})
 	const tcfV1 = "BONciguONcjGKADACHENAOLS1rAHDAFAAEAASABQAMwAeACEAFw"
 
-	gppNatOptOut := encodeGPP(t, nat(1, 2, 2, false))
-	gppNatOK := encodeGPP(t, nat(2, 2, 2, false))
-	gppNatTargeted := encodeGPP(t, nat(2, 2, 1, false))
-	gppNatGPC := encodeGPP(t, nat(2, 2, 2, true))
-	gppCASharing := encodeGPP(t, ca(2, 1))
-	gppNatOKCAOut := encodeGPP(t, nat(2, 2, 2, false), ca(1, 2))
+	gppNatOptOut := encodeGPP(t, gppNational(1, 2, 2, false))
+	gppNatOK := encodeGPP(t, gppNational(2, 2, 2, false))
+	gppNatTargeted := encodeGPP(t, gppNational(2, 2, 1, false))
+	gppNatGPC := encodeGPP(t, gppNational(2, 2, 2, true))
+	gppCASharing := encodeGPP(t, gppCalifornia(2, 1))
+	gppNatOKCAOut := encodeGPP(t, gppNational(2, 2, 2, false), gppCalifornia(1, 2))
 	gppTCFYes := encodeGPP(t, rawSection{gppc.SectionTCFEU2, yes})
 	gppTCFNo := encodeGPP(t, rawSection{gppc.SectionTCFEU2, otherVendor})
 	gppUSPOut := encodeGPP(t, rawSection{gppc.SectionUSPV1, "1YYN"})
@@ -309,7 +309,7 @@ func BenchmarkConsent(b *testing.B) {
 		{"us_privacy", map[string]any{"us_privacy": "1YNN"}, nil},
 		{"tcf", map[string]any{"gdpr": 1}, map[string]any{"consent": yes}},
 		{"tcf_ext", map[string]any{"ext": map[string]any{"gdpr": 1}}, map[string]any{"ext": map[string]any{"consent": yes}}},
-		{"gpp_national", map[string]any{"gpp": encodeGPP(b, nat(2, 2, 2, false)), "gpp_sid": []int{7}}, nil},
+		{"gpp_national", map[string]any{"gpp": encodeGPP(b, gppNational(2, 2, 2, false)), "gpp_sid": []int{7}}, nil},
 	} {
 		var req openrtb2.BidRequest
 		if err := json.Unmarshal(withPrivacy(b, bc.regs, bc.user), &req); err != nil {
@@ -332,7 +332,7 @@ func BenchmarkConsent(b *testing.B) {
 func FuzzConsent(f *testing.F) {
 	yes := encodeTCF(tcfSpec{vendors: []int{testVendor}, purposes: []int{1, 3, 4}})
 	yesRange := encodeTCF(tcfSpec{vendors: []int{testVendor, 9}, purposes: []int{1, 3, 4}, rangeEnc: true, restrict: []int{3}})
-	natStr := encodeGPP(f, nat(1, 2, 2, true), ca(2, 1))
+	natStr := encodeGPP(f, gppNational(1, 2, 2, true), gppCalifornia(2, 1))
 	f.Add(yes, "1YNN", natStr, []byte{7, 8})
 	f.Add(yesRange, "1YYN", "DBABMA~CqQAAAAAAAAA.QA", []byte{7})
 	f.Add("CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA", "1---", "DBABzw~1YNN", []byte{6})
