@@ -20,7 +20,7 @@ import (
 
 const testVendor = 1234
 
-// bits writes a big-endian bit string, as the TCF v2 spec lays it out.
+// tcfBits writes a big-endian bit string, as the TCF v2 spec lays it out.
 type tcfBits struct{ b []bool }
 
 func (w *tcfBits) int(v uint64, n int) {
