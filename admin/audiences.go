@@ -68,7 +68,7 @@ func (a *API) listAudiences(w http.ResponseWriter, r *http.Request, p principal)
 		}
 		adv = p.advertiser
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"audiences": a.d.Audiences.List(adv)})
+	listPage(w, r, "audiences", a.d.Audiences.List(adv), func(au *audience.Audience) string { return au.ID })
 }
 
 func (a *API) getAudience(w http.ResponseWriter, r *http.Request, p principal) {

@@ -1,12 +1,17 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/chaser-dsp/chaser/campaign"
 )
+
+func campaignID(c *campaign.Campaign) string { return c.ID }
 
 // campaignFor returns the campaign if p may see it; otherwise it writes 404.
 func (a *API) campaignFor(w http.ResponseWriter, id string, p principal) (campaign.Campaign, bool) {
@@ -20,11 +25,14 @@ func (a *API) campaignFor(w http.ResponseWriter, id string, p principal) (campai
 
 // checkAudiences verifies the campaign's audiences exist and belong to its advertiser.
 func (a *API) checkAudiences(w http.ResponseWriter, c *campaign.Campaign) bool {
-	for field, ids := range map[string][]string{"targeting.audiences": c.Targeting.Audiences, "targeting.exclude_audiences": c.Targeting.ExcludeAudiences} {
-		for _, id := range ids {
+	for _, f := range []struct {
+		field string
+		ids   []string
+	}{{"targeting.audiences", c.Targeting.Audiences}, {"targeting.exclude_audiences", c.Targeting.ExcludeAudiences}} {
+		for _, id := range f.ids {
 			au, err := a.d.Audiences.Get(id)
 			if err != nil || au.AdvertiserID != c.AdvertiserID {
-				writeError(w, http.StatusBadRequest, "no such audience for this advertiser: "+id, field)
+				writeError(w, http.StatusBadRequest, "no such audience for this advertiser: "+id, f.field)
 				return false
 			}
 		}
@@ -33,8 +41,13 @@ func (a *API) checkAudiences(w http.ResponseWriter, c *campaign.Campaign) bool {
 }
 
 func (a *API) createCampaign(w http.ResponseWriter, r *http.Request, p principal) {
-	var c campaign.Campaign
-	if !decodeJSON(w, r, &c) {
+	body, ok := readJSON(w, r)
+	if !ok {
+		return
+	}
+	c, err := campaign.ParseStrict(body)
+	if err != nil {
+		writeJSONError(w, err)
 		return
 	}
 	if !p.admin {
@@ -51,6 +64,10 @@ func (a *API) createCampaign(w http.ResponseWriter, r *http.Request, p principal
 		writeError(w, http.StatusBadRequest, "required", "advertiser_id")
 		return
 	}
+	if _, err := a.d.Campaigns.Advertiser(c.AdvertiserID); err != nil {
+		writeError(w, http.StatusBadRequest, "no such advertiser", "advertiser_id")
+		return
+	}
 	if !a.checkAudiences(w, &c) {
 		return
 	}
@@ -62,16 +79,32 @@ func (a *API) createCampaign(w http.ResponseWriter, r *http.Request, p principal
 	writeJSON(w, http.StatusCreated, out)
 }
 
+// listCampaigns lists campaigns, paginated; ?advertiser_id= and ?status=
+// filter. An advertiser key sees only its own.
 func (a *API) listCampaigns(w http.ResponseWriter, r *http.Request, p principal) {
-	adv := r.URL.Query().Get("advertiser_id")
-	if !p.admin {
-		if adv != "" && adv != p.advertiser {
-			writeJSON(w, http.StatusOK, map[string]any{"campaigns": []campaign.Campaign{}})
-			return
-		}
-		adv = p.advertiser
+	q := r.URL.Query()
+	adv, status := q.Get("advertiser_id"), q.Get("status")
+	if status != "" && status != campaign.StatusActive && status != campaign.StatusPaused {
+		writeError(w, http.StatusBadRequest, "must be active or paused", "status")
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"campaigns": a.d.Campaigns.List(adv)})
+	var list []campaign.Campaign
+	if p.admin || adv == "" || adv == p.advertiser {
+		if !p.admin {
+			adv = p.advertiser
+		}
+		list = a.d.Campaigns.List(adv)
+	}
+	if status != "" {
+		kept := list[:0]
+		for _, c := range list {
+			if c.Status == status {
+				kept = append(kept, c)
+			}
+		}
+		list = kept
+	}
+	listPage(w, r, "campaigns", list, campaignID)
 }
 
 type campaignView struct {
@@ -100,39 +133,31 @@ func (a *API) getCampaign(w http.ResponseWriter, r *http.Request, p principal) {
 	writeJSON(w, http.StatusOK, campaignView{c, campaign.Units(today), campaign.Units(total)})
 }
 
-// patchCampaign merges a JSON object into the campaign (RFC 7396 merge patch).
+// readOnlyCampaignFields may not appear in a campaign patch.
+var readOnlyCampaignFields = []string{"id", "advertiser_id", "created_at", "updated_at", "spend_today", "spend_total"}
+
+// patchCampaign merges a JSON object into the campaign (RFC 7396 merge
+// patch): {"status":"paused"} pauses it, {"end":null} removes its end.
 func (a *API) patchCampaign(w http.ResponseWriter, r *http.Request, p principal) {
 	c, ok := a.campaignFor(w, r.PathValue("id"), p)
 	if !ok {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxJSONBody))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "body larger than 1 MiB", "")
-		return
-	}
 	var patch map[string]any
-	if err := json.Unmarshal(body, &patch); err != nil {
-		writeError(w, http.StatusBadRequest, "malformed JSON: want an object", "")
+	if !decodeMergePatch(w, r, &patch) {
 		return
 	}
-	for _, k := range []string{"id", "advertiser_id", "created_at", "updated_at"} {
+	for _, k := range readOnlyCampaignFields {
 		if _, ok := patch[k]; ok {
-			writeError(w, http.StatusBadRequest, "cannot be changed", k)
+			writeError(w, http.StatusBadRequest, "read-only: cannot be changed", k)
 			return
 		}
 	}
-	cur, _ := json.Marshal(c)
-	var doc map[string]any
-	_ = json.Unmarshal(cur, &doc)
-	merged, _ := json.Marshal(mergePatch(doc, patch))
-	var next campaign.Campaign
-	if err := json.Unmarshal(merged, &next); err != nil {
-		a.writeDomainError(w, err)
+	next, err := applyCampaignPatch(c, patch)
+	if err != nil {
+		writeJSONError(w, err)
 		return
 	}
-	next.ID = c.ID
-	next.AdvertiserID = c.AdvertiserID
 	if !a.checkAudiences(w, &next) {
 		return
 	}
@@ -144,17 +169,42 @@ func (a *API) patchCampaign(w http.ResponseWriter, r *http.Request, p principal)
 	writeJSON(w, http.StatusOK, out)
 }
 
+// applyCampaignPatch merges patch into c's JSON form and decodes the result.
+func applyCampaignPatch(c campaign.Campaign, patch map[string]any) (campaign.Campaign, error) {
+	cur, err := json.Marshal(c)
+	if err != nil {
+		return campaign.Campaign{}, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(cur, &doc); err != nil {
+		return campaign.Campaign{}, err
+	}
+	merged, err := json.Marshal(mergePatch(doc, patch))
+	if err != nil {
+		return campaign.Campaign{}, err
+	}
+	next, err := campaign.ParseStrict(merged)
+	if err != nil {
+		return campaign.Campaign{}, err
+	}
+	next.ID, next.AdvertiserID = c.ID, c.AdvertiserID
+	return next, nil
+}
+
+// mergePatch applies an RFC 7396 merge patch to doc.
 func mergePatch(doc, patch map[string]any) map[string]any {
+	if doc == nil {
+		doc = map[string]any{}
+	}
 	for k, v := range patch {
 		if v == nil {
 			delete(doc, k)
 			continue
 		}
 		if pm, ok := v.(map[string]any); ok {
-			if dm, ok := doc[k].(map[string]any); ok {
-				doc[k] = mergePatch(dm, pm)
-				continue
-			}
+			dm, _ := doc[k].(map[string]any)
+			doc[k] = mergePatch(dm, pm)
+			continue
 		}
 		doc[k] = v
 	}
@@ -171,4 +221,24 @@ func (a *API) deleteCampaign(w http.ResponseWriter, r *http.Request, p principal
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// decodeMergePatch reads a bounded JSON object (application/json or
+// application/merge-patch+json) into v.
+func decodeMergePatch(w http.ResponseWriter, r *http.Request, v any) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/merge-patch+json") {
+		writeError(w, http.StatusUnsupportedMediaType, "content type must be application/merge-patch+json or application/json", "")
+		return false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxJSONBody))
+	if err != nil {
+		writeJSONError(w, err)
+		return false
+	}
+	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
+		writeJSONError(w, errors.New("want a JSON object"))
+		return false
+	}
+	return decodeBody(w, bytes.NewReader(body), v)
 }

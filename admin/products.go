@@ -3,8 +3,13 @@ package admin
 import (
 	"net/http"
 	"strings"
+
+	"github.com/chaser-dsp/chaser/creative"
 )
 
+// putProducts replaces the advertiser's product feed (CSV with a header row,
+// or JSON lines). Invalid rows are reported and skipped; a feed without one
+// valid row is refused and the current feed stays.
 func (a *API) putProducts(w http.ResponseWriter, r *http.Request, _ principal) {
 	adv := r.PathValue("adv")
 	if _, err := a.d.Campaigns.Advertiser(adv); err != nil {
@@ -35,11 +40,27 @@ func (a *API) putProducts(w http.ResponseWriter, r *http.Request, _ principal) {
 	writeJSON(w, http.StatusOK, rep)
 }
 
+func productID(p **creative.Product) string { return (*p).ID }
+
+// getProducts lists the feed's products by id, paginated.
 func (a *API) getProducts(w http.ResponseWriter, r *http.Request, _ principal) {
-	f := a.d.Catalog.Feed(r.PathValue("adv"))
-	if f == nil {
-		writeJSON(w, http.StatusOK, map[string]any{"products": []any{}})
+	adv := r.PathValue("adv")
+	if _, err := a.d.Campaigns.Advertiser(adv); err != nil {
+		writeError(w, http.StatusNotFound, "advertiser not found", "")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"products": f.Products, "in_stock": len(f.InStock)})
+	var ps []*creative.Product
+	if f := a.d.Catalog.Feed(adv); f != nil {
+		ps = append(ps, f.Products...)
+	}
+	listPage(w, r, "products", ps, productID)
+}
+
+func (a *API) getProduct(w http.ResponseWriter, r *http.Request, _ principal) {
+	f := a.d.Catalog.Feed(r.PathValue("adv"))
+	if f == nil || f.ByID[r.PathValue("pid")] == nil {
+		writeError(w, http.StatusNotFound, "product not found", "")
+		return
+	}
+	writeJSON(w, http.StatusOK, f.ByID[r.PathValue("pid")])
 }

@@ -39,7 +39,6 @@ func noBid(reason string) *metrics.Counter {
 
 // No-bid reasons (metric label values).
 const (
-	reasonCOPPA       = "coppa"
 	reasonNoUser      = "no_user_id"
 	reasonUnknownUser = "unknown_user"
 	reasonNoCampaign  = "no_matching_campaign"
@@ -203,8 +202,8 @@ type candidate struct {
 
 // decide turns a valid request into a response, or nil and a no-bid reason.
 func (s *Server) decide(req *openrtb2.BidRequest) (*openrtb2.BidResponse, string) {
-	if req.Regs != nil && req.Regs.COPPA == 1 {
-		return nil, reasonCOPPA
+	if r := s.privacyReason(req); r != "" { // COPPA, GDPR, US privacy, GPP: see consent.go
+		return nil, r
 	}
 	idsp := idsPool.Get().(*[]audience.Pseudonym)
 	defer idsPool.Put(idsp)

@@ -39,6 +39,13 @@ type Deps struct {
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// GDPRVendorID is Chaser's IAB Global Vendor List id, whose TCF consent
+	// a request under GDPR must carry (see consent.go). 0, the default,
+	// means not registered: no request under GDPR gets a bid.
+	GDPRVendorID uint16
+	// Ready reports whether the program is ready to bid (filters loaded);
+	// GET /readyz answers 503 until it is. Nil means always ready.
+	Ready func() bool
 }
 
 // Server is the public-port server.
@@ -123,6 +130,11 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString("ok\n")
 	case "/readyz":
 		ctx.SetContentType("text/plain")
+		if s.d.Ready != nil && !s.d.Ready() {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.SetBodyString("not ready\n")
+			return
+		}
 		ctx.SetBodyString("ready\n")
 	default:
 		ctx.Error("not found", fasthttp.StatusNotFound)

@@ -1,9 +1,11 @@
 package campaign
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"regexp"
 	"strconv"
@@ -172,11 +174,36 @@ func (c Campaign) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads the admin API form. It checks shapes (sizes,
-// durations); Validate checks values.
-func (c *Campaign) UnmarshalJSON(b []byte) error {
+// durations); Validate checks values. Unknown fields are ignored, so stored
+// campaigns written by another version still load; request bodies go
+// through ParseStrict.
+func (c *Campaign) UnmarshalJSON(b []byte) error { return c.decode(b, false) }
+
+// ParseStrict reads a campaign in the admin API form from a request body,
+// refusing unknown fields (a *FieldError naming the field) and data after
+// the object.
+func ParseStrict(b []byte) (Campaign, error) {
+	var c Campaign
+	err := c.decode(b, true)
+	return c, err
+}
+
+func (c *Campaign) decode(b []byte, strict bool) error {
 	var j jsonCampaign
-	if err := json.Unmarshal(b, &j); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(&j); err != nil {
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return &FieldError{strings.Trim(f, `"`), "unknown field"}
+		}
 		return err
+	}
+	if strict {
+		if _, err := dec.Token(); err != io.EOF {
+			return errors.New("data after the JSON object")
+		}
 	}
 	out := Campaign{ID: j.ID, AdvertiserID: j.AdvertiserID, Name: j.Name, Status: j.Status,
 		Start: j.Start, End: j.End, Currency: strings.ToUpper(j.Currency), Timezone: j.Timezone,

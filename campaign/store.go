@@ -123,14 +123,40 @@ func NewID(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// CreateAdvertiser stores a new advertiser.
-func (s *Store) CreateAdvertiser(a Advertiser) (Advertiser, error) {
+// validateAdvertiser normalises and checks an advertiser's fields.
+func validateAdvertiser(a *Advertiser) error {
 	a.Name = strings.TrimSpace(a.Name)
 	if a.Name == "" || len(a.Name) > 200 {
-		return Advertiser{}, &FieldError{"name", "required, at most 200 characters"}
+		return &FieldError{"name", "required, at most 200 characters"}
 	}
 	if len(a.Domain) > 253 || strings.ContainsAny(a.Domain, " /:?#") {
-		return Advertiser{}, &FieldError{"domain", "a bare domain such as shop.example"}
+		return &FieldError{"domain", "a bare domain such as shop.example"}
+	}
+	a.Country = strings.TrimPrefix(strings.TrimSpace(a.Country), "+")
+	if len(a.Country) > 4 || strings.Trim(a.Country, "0123456789") != "" {
+		return &FieldError{"country", "an ITU calling code such as 82, for national phone numbers"}
+	}
+	return nil
+}
+
+// UpdateAdvertiser replaces an advertiser's name, domain and country,
+// keeping its id and creation time.
+func (s *Store) UpdateAdvertiser(a Advertiser) (Advertiser, error) {
+	old, err := s.Advertiser(a.ID)
+	if err != nil {
+		return Advertiser{}, err
+	}
+	if err := validateAdvertiser(&a); err != nil {
+		return Advertiser{}, err
+	}
+	a.CreatedAt = old.CreatedAt
+	return a, s.putAdvertiser(a)
+}
+
+// CreateAdvertiser stores a new advertiser.
+func (s *Store) CreateAdvertiser(a Advertiser) (Advertiser, error) {
+	if err := validateAdvertiser(&a); err != nil {
+		return Advertiser{}, err
 	}
 	if a.ID == "" {
 		a.ID = NewID("adv_")

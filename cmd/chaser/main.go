@@ -1,5 +1,6 @@
 // Command chaser is the Chaser bidder: `chaser serve` runs the public
-// (exchange-facing) and admin servers on one Pebble data directory.
+// (exchange-facing) and admin servers on one Pebble data directory; the
+// other commands are a client of a running server's admin API.
 package main
 
 import (
@@ -15,7 +16,8 @@ Usage:
   chaser help              show this help
 
 Run "chaser serve -h" for the serve flags.
-`
+
+` + clientUsage
 
 func main() {
 	if len(os.Args) < 2 {
@@ -23,14 +25,16 @@ func main() {
 		os.Exit(2)
 	}
 	var err error
-	switch os.Args[1] {
-	case "serve":
+	switch cmd := os.Args[1]; {
+	case cmd == "serve":
 		err = runServe(os.Args[2:])
-	case "eval-recommender":
+	case cmd == "eval-recommender":
 		err = runEvalRecommender(os.Args[2:])
-	case "help", "-h", "--help":
+	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Print(usage)
 		return
+	case clientCommands[cmd]:
+		err = runClient(cmd, os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
 	default:
 		fmt.Fprintf(os.Stderr, "chaser: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)

@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,7 +38,15 @@ type serveConfig struct {
 	PublicURL string // default http://<bid-addr>
 	Demo      bool   // seed demo data on first start
 	LogLevel  string // debug, info, warn, error; default info
+	// GDPRVendorID is Chaser's IAB Global Vendor List id; default 0 (not
+	// registered: no bid on requests under GDPR). See bidder/consent.go.
+	GDPRVendorID uint16
+
+	settings []setting // every flag's value and where it came from, for the start-up log
 }
+
+// setting is one configuration value as printed at start.
+type setting struct{ name, value, source string }
 
 func parseServeFlags(args []string) (serveConfig, error) {
 	var c serveConfig
@@ -47,14 +57,17 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.StringVar(&c.PublicURL, "public-url", "", "base URL of the public port in notices and clicks (default http://<bid-addr>)")
 	fs.BoolVar(&c.Demo, "demo", false, "seed a demo advertiser, feed, audience and campaign on first start")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	vendor := fs.Uint("gdpr-vendor-id", 0, "Chaser's IAB Global Vendor List id, whose TCF consent requests under GDPR must carry (0: not registered, no bid under GDPR)")
 	// Environment first, so command-line flags override it.
 	var envErr error
+	source := map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "CHASER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := os.LookupEnv(env); ok {
 			if err := f.Value.Set(v); err != nil && envErr == nil {
 				envErr = fmt.Errorf("%s: %w", env, err)
 			}
+			source[f.Name] = "env " + env
 		}
 	})
 	if envErr != nil {
@@ -63,14 +76,59 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	fs.Visit(func(f *flag.Flag) { source[f.Name] = "flag" })
+	fs.VisitAll(func(f *flag.Flag) {
+		src := source[f.Name]
+		if src == "" {
+			src = "default"
+		}
+		c.settings = append(c.settings, setting{f.Name, maskSetting(f.Name, f.Value.String()), src})
+	})
+	if *vendor > 65535 {
+		return c, fmt.Errorf("--gdpr-vendor-id %d: at most 65535", *vendor)
+	}
+	c.GDPRVendorID = uint16(*vendor)
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.BidAddr
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	for i := range c.settings {
+		if c.settings[i].name == "public-url" && c.settings[i].source == "default" {
+			c.settings[i].value = maskSetting("public-url", c.PublicURL)
+		}
+	}
 	if !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		return c, fmt.Errorf("--public-url must start with http:// or https://")
 	}
 	return c, nil
+}
+
+// maskSetting hides secrets in a printed setting: values of flags named like
+// secrets, and passwords in URLs.
+func maskSetting(name, v string) string {
+	if v == "" {
+		return v
+	}
+	for _, s := range []string{"secret", "token", "password", "key"} {
+		if strings.Contains(name, s) {
+			return "***"
+		}
+	}
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		u.User = url.User("***")
+		return u.String()
+	}
+	return v
+}
+
+// logConfig prints the configuration at start: every flag with its source
+// (default, env CHASER_…, flag), and where the secrets come from, masked.
+func logConfig(log *slog.Logger, c serveConfig, secrets ...setting) {
+	attrs := make([]any, 0, len(c.settings)+len(secrets))
+	for _, s := range append(append([]setting{}, c.settings...), secrets...) {
+		attrs = append(attrs, slog.Group(strings.ReplaceAll(s.name, "-", "_"), "value", s.value, "from", s.source))
+	}
+	log.Info("config", attrs...)
 }
 
 func newLogger(level string) *slog.Logger {
@@ -79,6 +137,14 @@ func newLogger(level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// secretSetting says, masked, where a secret comes from.
+func secretSetting(env, dataDir, file string) setting {
+	if os.Getenv(env) != "" {
+		return setting{env, "***", "env " + env}
+	}
+	return setting{env, "***", "file " + filepath.Join(dataDir, file)}
 }
 
 // loadSecret returns the secret from env, or from file under dataDir,
@@ -118,8 +184,6 @@ func runServe(args []string) error {
 	}
 	log := newLogger(cfg.LogLevel)
 	slog.SetDefault(log)
-	log.Info("config", "data_dir", cfg.DataDir, "bid_addr", cfg.BidAddr, "admin_addr", cfg.AdminAddr,
-		"public_url", cfg.PublicURL, "demo", cfg.Demo, "secret", "***", "admin_token", "***")
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -131,7 +195,8 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	app, err := openApp(cfg.DataDir, []byte(secret), adminToken, cfg.PublicURL, log, time.Now)
+	logConfig(log, cfg, secretSetting("CHASER_SECRET", cfg.DataDir, "secret"), secretSetting("CHASER_ADMIN_TOKEN", cfg.DataDir, "admin_token"))
+	app, err := openApp(cfg.DataDir, []byte(secret), adminToken, cfg.PublicURL, log, time.Now, withGDPRVendor(cfg.GDPRVendorID))
 	if err != nil {
 		return err
 	}
@@ -146,8 +211,22 @@ func runServe(args []string) error {
 	return app.Serve(ctx, cfg.BidAddr, cfg.AdminAddr)
 }
 
+// appOptions are optional settings of openApp.
+type appOptions struct {
+	gdprVendorID uint16
+}
+
+// appOption sets an appOptions field.
+type appOption func(*appOptions)
+
+// withGDPRVendor sets Chaser's IAB vendor id for TCF consent checks.
+func withGDPRVendor(id uint16) appOption { return func(o *appOptions) { o.gdprVendorID = id } }
+
 // app is the wired program: one DB, the domain services, both servers.
 type app struct {
+	// ready is set once the program can serve (filters loaded, listening)
+	// and cleared when shutdown starts; /readyz on both ports reports it.
+	ready     atomic.Bool
 	log       *slog.Logger
 	closeDB   func() error
 	campaigns *campaign.Store
@@ -158,7 +237,11 @@ type app struct {
 	admin     *admin.API
 }
 
-func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *slog.Logger, now func() time.Time) (*app, error) {
+func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *slog.Logger, now func() time.Time, opts ...appOption) (*app, error) {
+	var o appOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	db, err := store.Open(filepath.Join(dataDir, "db"))
 	if err != nil {
 		return nil, err
@@ -181,10 +264,25 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 		return fail(err)
 	}
 	a.public = bidder.New(bidder.Deps{Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
-		Ledger: a.ledger, Notices: signer, Clicks: creative.NewClickSigner(secret), BaseURL: publicURL, Now: now, Logger: log})
+		Ledger: a.ledger, Notices: signer, Clicks: creative.NewClickSigner(secret), BaseURL: publicURL, Now: now, Logger: log,
+		GDPRVendorID: o.gdprVendorID, Ready: a.ready.Load})
 	a.admin = admin.New(admin.Deps{DB: db, Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
-		Ledger: a.ledger, AdminToken: adminToken, Now: now, Logger: log})
+		Ledger: a.ledger, AdminToken: adminToken, Now: now, Logger: log,
+		Erasers: erasers(a, log), Ready: a.ready.Load})
 	return a, nil
+}
+
+// erasers are the stores POST /v1/privacy/erase must clear of a person, in
+// order. Hook: pacing's frequency counters join this list once they
+// implement admin.Eraser (Erase(audience.Pseudonym) error).
+func erasers(a *app, log *slog.Logger) []admin.Eraser {
+	var out []admin.Eraser
+	if e, ok := any(a.audiences).(admin.Eraser); ok {
+		out = append(out, e)
+	} else {
+		log.Warn("audience.Manager has no Erase method in this build: POST /v1/privacy/erase answers 503")
+	}
+	return out
 }
 
 // Close flushes and closes the store.
@@ -224,12 +322,14 @@ func (a *app) ServeListeners(ctx context.Context, bl, al net.Listener) error {
 		}
 		errc <- nil
 	}()
+	a.ready.Store(true)
 	a.log.Info("chaser serving", "bid_addr", bl.Addr().String(), "admin_addr", al.Addr().String())
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
+	a.ready.Store(false)
 	a.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
