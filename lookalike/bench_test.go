@@ -1,0 +1,261 @@
+package lookalike
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Benchmarks. BenchmarkBuild runs over 100 k users by default; the target
+// size (a 100 k seed over 2 M users) needs LOOKALIKE_BIG=1, and
+// LOOKALIKE_USERS=N picks any size:
+//
+//	LOOKALIKE_BIG=1 go test -run '^$' -bench BenchmarkBuild -benchtime 1x -timeout 30m ./lookalike/
+
+func benchUsers() int {
+	if s := os.Getenv("LOOKALIKE_USERS"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			return n
+		}
+	}
+	if os.Getenv("LOOKALIKE_BIG") != "" {
+		return 2_000_000
+	}
+	return 100_000
+}
+
+// benchPop is a population written once per process and size, shared by
+// the benchmarks that read it.
+type benchPop struct {
+	dir   string
+	db    *pebble.DB
+	pop   *Population
+	world *synthWorld
+	setup time.Duration
+}
+
+var (
+	benchPopsMu sync.Mutex
+	benchPops   = map[string]*benchPop{}
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	benchPopsMu.Lock()
+	for _, bp := range benchPops {
+		bp.pop.Close()
+		bp.db.Close()
+		os.RemoveAll(bp.dir)
+	}
+	benchPopsMu.Unlock()
+	os.Exit(code)
+}
+
+func sharedBenchPop(b *testing.B, c synthConfig) *benchPop {
+	benchPopsMu.Lock()
+	defer benchPopsMu.Unlock()
+	name := fmt.Sprintf("%+v", c)
+	if bp, ok := benchPops[name]; ok {
+		return bp
+	}
+	t0 := time.Now()
+	dir, err := os.MkdirTemp("", "lookalike-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, DisableWAL: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := newSynthWorld(c)
+	w.bulkLoad(b, db, synthNow, DefaultMaxFeaturesPerUser)
+	if err := db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	clk := newClock(synthNow)
+	pop, err := OpenPopulation(db, PopulationOptions{Now: clk.now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bp := &benchPop{dir: dir, db: db, pop: pop, world: w, setup: time.Since(t0)}
+	benchPops[name] = bp
+	b.Logf("population of %d users written in %v", c.Users, bp.setup.Round(time.Millisecond))
+	return bp
+}
+
+// peakHeap samples HeapInuse until stopped and returns the peak.
+func peakHeap() (stop func() uint64) {
+	var (
+		peak uint64
+		done = make(chan struct{})
+		wg   sync.WaitGroup
+	)
+	sample := func() {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapInuse)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				sample()
+				return
+			case <-t.C:
+				sample()
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak
+	}
+}
+
+func BenchmarkBuild(b *testing.B) {
+	c := bigSynth(benchUsers())
+	bp := sharedBenchPop(b, c)
+	benchBuild(b, bp, logistic{defaultModel})
+}
+
+func benchBuild(b *testing.B, bp *benchPop, m model) {
+	ctx := context.Background()
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	b.ReportAllocs()
+	b.ResetTimer()
+	stop := peakHeap()
+	var (
+		r  *Result
+		st buildStats
+	)
+	for i := 0; i < b.N; i++ {
+		st = buildStats{}
+		var err error
+		r, err = build(ctx, bp.pop, bp.world.seed, BuildOptions{Percent: 5, RandSeed: int64(i)}, m, &st)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	peak := stop()
+	q := r.Quality
+	perOp := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(float64(q.PopulationSize)/perOp, "users/s")
+	b.ReportMetric(float64(q.PopulationSize)/st.score.Seconds()*2, "scored-users/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(q.Lift, "lift")
+	b.ReportMetric(q.AUC, "AUC")
+	b.Logf("users %d seed %d/%d: load %v train %v score %v rank %v; %.1f features/user; base heap %d MiB; quality %+v",
+		q.PopulationSize, q.SeedInPopulation, q.SeedSize, st.load.Round(time.Millisecond), st.train.Round(time.Millisecond),
+		st.score.Round(time.Millisecond), st.rank.Round(time.Millisecond), float64(st.features)/float64(q.PopulationSize),
+		base.HeapInuse>>20, q)
+}
+
+// BenchmarkModels compares the production model with the alternatives on
+// the benchmark population (LOOKALIKE_USERS sets its size; the default is
+// 100 k users).
+func BenchmarkModels(b *testing.B) {
+	c := bigSynth(benchUsers())
+	for _, world := range []string{"planted", "weak"} {
+		cw := c
+		if world == "weak" {
+			cw.GroupVisit, cw.MeanObs = 0.1, 4
+		}
+		bp := sharedBenchPop(b, cw)
+		for _, mm := range []struct {
+			name string
+			m    model
+		}{
+			{"logistic-ftrl", logistic{defaultModel}},
+			{"naive-bayes", naiveBayes{alpha: 1}},
+			{"minhash-lsh-32x2", minHashLSH{bands: 32, rows: 2, smooth: 5}},
+		} {
+			b.Run(world+"/"+mm.name, func(b *testing.B) { benchBuild(b, bp, mm.m) })
+		}
+	}
+}
+
+var sinkBool bool
+
+func BenchmarkObserve(b *testing.B) {
+	obs := Observation{
+		Domain: "www.news.example", Categories: []string{"IAB12-3", "IAB12"},
+		Country: "KOR", Region: "11", DeviceType: 4, OS: "android", Hour: 21,
+	}
+	open := func(b *testing.B, opts PopulationOptions) *Population {
+		db := openDB(b, b.TempDir())
+		p, err := OpenPopulation(db, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { p.Close(); db.Close() })
+		return p
+	}
+	u := synthUID(7)
+	b.Run("unsampled", func(b *testing.B) {
+		// A rate so low that no call is kept: the cost of the sampling check.
+		p := open(b, PopulationOptions{SampleRate: 1e-18})
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			p.Observe(u, obs)
+		}
+	})
+	b.Run("dropped", func(b *testing.B) {
+		// Every call sampled, hashed and offered to a full queue (no
+		// writer runs).
+		db := openDB(b, b.TempDir())
+		defer db.Close()
+		p, err := newPopulation(db, PopulationOptions{SampleRate: 1, QueueSize: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Observe(u, obs)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			p.Observe(u, obs)
+		}
+		b.StopTimer()
+		if s := p.Stats(); s.Dropped != uint64(b.N) {
+			b.Fatalf("dropped %d of %d", s.Dropped, b.N)
+		}
+	})
+	b.Run("sampled-default", func(b *testing.B) {
+		// The default 10 % rate, with the writer running.
+		p := open(b, PopulationOptions{})
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			u[0] = byte(i)
+			p.Observe(u, obs)
+		}
+	})
+	b.Run("sampled-default-parallel", func(b *testing.B) {
+		p := open(b, PopulationOptions{})
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			u := synthUID(9)
+			i := 0
+			for pb.Next() {
+				i++
+				u[0] = byte(i)
+				p.Observe(u, obs)
+			}
+		})
+		s := p.Stats()
+		b.ReportMetric(float64(s.Dropped)/float64(b.N), "dropped/op")
+	})
+}
