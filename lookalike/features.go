@@ -8,18 +8,18 @@ package lookalike
 // Hashing happens on the caller's goroutine and allocates nothing.
 
 const (
-	nsDomain   = 1 + iota // site.domain ("www." stripped)
-	nsBundle              // app.bundle
-	nsCategory            // IAB content category, and its parent ("IAB1-2" → "IAB1")
-	nsCountry             // country
-	nsRegion              // country/region
-	nsDevice              // OpenRTB device type
-	nsOS                  // operating system
-	nsHour                // 4-hour bucket of the local hour
-	nsSiteAdv             // visited advertiser's site
-	nsSiteEvent           // advertiser and event ("adv_1", "add_to_cart")
-	nsSiteCat             // category viewed on any advertiser's site
-	nsSiteAdvCat          // advertiser and category
+	nsDomain     = 1 + iota // site.domain ("www." stripped)
+	nsBundle                // app.bundle
+	nsCategory              // IAB content category, and its parent ("IAB1-2" → "IAB1")
+	nsCountry               // country
+	nsRegion                // country/region
+	nsDevice                // OpenRTB device type
+	nsOS                    // operating system
+	nsHour                  // 4-hour bucket of the local hour
+	nsSiteAdv               // visited advertiser's site
+	nsSiteEvent             // advertiser and event ("adv_1", "add_to_cart")
+	nsSiteCat               // category viewed on any advertiser's site
+	nsSiteAdvCat            // advertiser and category
 )
 
 const (
