@@ -46,8 +46,14 @@ var (
 	benchPops   = map[string]*benchPop{}
 )
 
+// cleanups run after all tests and benchmarks (shared fixtures).
+var cleanups []func()
+
 func TestMain(m *testing.M) {
 	code := m.Run()
+	for _, f := range cleanups {
+		f()
+	}
 	benchPopsMu.Lock()
 	for _, bp := range benchPops {
 		bp.pop.Close()

@@ -100,7 +100,6 @@ type synthWorld struct {
 	group      []int16  // per user, -1 none
 	seed       []UserID // the seed (with absent ids)
 	inSeed     []bool   // per user
-	zipf       *rand.Zipf
 	globalCats [][]string // per global domain
 	groupCats  [][]string // per group
 }
@@ -126,7 +125,6 @@ func newSynthWorld(c synthConfig) *synthWorld {
 	for g := range w.groupCats {
 		w.groupCats[g] = []string{cat(), cat(), cat()}
 	}
-	w.zipf = rand.NewZipf(rand.New(rand.NewPCG(c.RandSeed, 2)), 1.1, 1, uint64(c.GlobalDomains-1))
 
 	// The seed.
 	var picked []int
@@ -182,6 +180,7 @@ func (w *synthWorld) user(i int, emit func(*synthEvent)) {
 		os, dev = g%len(synthOS), (g/len(synthOS))%len(synthDevices)
 		hour = (g * 5) % 24
 	}
+	zipf := rand.NewZipf(rng, 1.1, 1, uint64(c.GlobalDomains-1))
 	nobs := 1 + int(rng.ExpFloat64()*(c.MeanObs-1))
 	var ev synthEvent
 	for k := 0; k < nobs; k++ {
@@ -197,7 +196,7 @@ func (w *synthWorld) user(i int, emit func(*synthEvent)) {
 			cats := w.groupCats[g]
 			o.Categories = cats[d%len(cats) : d%len(cats)+1]
 		} else {
-			d := int(w.zipf.Uint64())
+			d := int(zipf.Uint64())
 			o.Domain = fmt.Sprintf("site%d.example", d)
 			o.Categories = w.globalCats[d]
 		}
