@@ -97,9 +97,9 @@ var (
 
 type synthWorld struct {
 	c          synthConfig
-	group      []int16  // per user, -1 none
-	seed       []UserID // the seed (with absent ids)
-	inSeed     []bool   // per user
+	group      []int16    // per user, -1 none
+	seed       []UserID   // the seed (with absent ids)
+	inSeed     []bool     // per user
 	globalCats [][]string // per global domain
 	groupCats  [][]string // per group
 }
