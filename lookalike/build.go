@@ -100,7 +100,7 @@ const (
 // Percent % of the population most like the seed (seed members excluded),
 // with a quality report. It reads the population as it is stored (call
 // Population.Flush first for the latest observations) in one pass, holding
-// about 4 bytes per user feature plus 40 bytes per user in memory.
+// about 4 bytes per user feature plus 50 bytes per user in memory.
 func Build(ctx context.Context, pop *Population, seed []UserID, opts BuildOptions) (*Result, error) {
 	return build(ctx, pop, seed, opts, logistic{defaultModel}, nil)
 }
@@ -172,7 +172,7 @@ func build(ctx context.Context, pop *Population, seed []UserID, opts BuildOption
 		return nil, err
 	}
 	st.load = time.Since(t)
-	st.features = len(d.feat)
+	st.features = d.nf
 	prog.set(est)
 
 	seeds := dedupSeed(seed)

@@ -14,21 +14,43 @@ const featureBits = 20
 const featureMask = 1<<featureBits - 1
 
 // dataset is the active population read into memory for one Build: the
-// users in key order and their features as bucket ids, all in one arena.
+// users in key order and their features as bucket ids, packed into an
+// arena of fixed-size chunks (so it grows without copying, and holds about
+// 4 bytes per feature plus 21 bytes per user).
 type dataset struct {
-	uids []UserID
-	off  []uint32 // len(uids)+1; user i's features are feat[off[i]:off[i+1]]
-	feat []uint32 // bucket ids
-	df   []uint32 // users per bucket
+	uids   []UserID
+	pos    []uint32   // user i's first feature: chunk pos>>chunkBits, offset pos&chunkMask
+	nfeat  []uint8    // user i's feature count
+	chunks [][]uint32 // bucket ids; a user's features never span two chunks
+	nf     int        // features held
+	df     []uint32   // users per bucket
 
 	stored  int // records read
 	expired int // skipped: not seen within TTL (or no live feature)
 	corrupt int // skipped: unreadable
 }
 
+const (
+	chunkBits = 20 // 4 MiB chunks
+	chunkMask = 1<<chunkBits - 1
+)
+
 func (d *dataset) n() int { return len(d.uids) }
 
-func (d *dataset) features(i int) []uint32 { return d.feat[d.off[i]:d.off[i+1]] }
+func (d *dataset) features(i int) []uint32 {
+	p := d.pos[i]
+	off := p & chunkMask
+	return d.chunks[p>>chunkBits][off : off+uint32(d.nfeat[i])]
+}
+
+// room returns the chunk to append k more features to, starting a new one
+// when the current one is full.
+func (d *dataset) room(k int) []uint32 {
+	if len(d.chunks) == 0 || len(d.chunks[len(d.chunks)-1])+k > 1<<chunkBits {
+		d.chunks = append(d.chunks, make([]uint32, 0, 1<<chunkBits))
+	}
+	return d.chunks[len(d.chunks)-1]
+}
 
 // loadDataset reads every active user (seen within TTL, with at least one
 // feature seen within TTL) from the population's key range.
@@ -38,10 +60,10 @@ func loadDataset(ctx context.Context, p *Population, prog *progress) (*dataset, 
 	minDay := dayOf(cutoff)
 	est := p.Size()
 	d := &dataset{
-		uids: make([]UserID, 0, est),
-		off:  make([]uint32, 1, est+1),
-		feat: make([]uint32, 0, est*16),
-		df:   make([]uint32, 1<<featureBits),
+		uids:  make([]UserID, 0, est),
+		pos:   make([]uint32, 0, est),
+		nfeat: make([]uint8, 0, est),
+		df:    make([]uint32, 1<<featureBits),
 	}
 	it, err := p.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: userKeyLower, UpperBound: userKeyUpper})
 	if err != nil {
@@ -74,25 +96,31 @@ func loadDataset(ctx context.Context, p *Population, prog *progress) (*dataset, 
 			d.expired++
 			continue
 		}
-		start := len(d.feat)
+		chunk := d.room(nf)
+		start := len(chunk)
 		for j := 0; j < nf; j++ {
 			f := recordFeat(v, j)
 			if f.day < minDay {
 				continue
 			}
-			b := f.id & featureMask
-			d.feat = append(d.feat, b)
-			d.df[b]++
+			chunk = append(chunk, f.id&featureMask)
 		}
-		if len(d.feat) == start {
+		got := len(chunk) - start
+		if got == 0 {
 			d.expired++
 			continue
 		}
-		if uint64(len(d.feat)) > 1<<32-1 {
+		if len(d.chunks) > 1<<(32-chunkBits) {
 			return nil, fmt.Errorf("lookalike: population too large for one build (%d users read)", d.n())
 		}
+		for _, b := range chunk[start:] {
+			d.df[b]++
+		}
+		d.chunks[len(d.chunks)-1] = chunk
+		d.nf += got
 		d.uids = append(d.uids, UserID(k[len(userKeyPrefix):]))
-		d.off = append(d.off, uint32(len(d.feat)))
+		d.pos = append(d.pos, uint32(len(d.chunks)-1)<<chunkBits|uint32(start))
+		d.nfeat = append(d.nfeat, uint8(got))
 	}
 	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("lookalike: read population: %w", err)

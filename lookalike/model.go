@@ -160,7 +160,7 @@ func score(ctx context.Context, d *dataset, w []float32, out []float32) error {
 					return
 				}
 				s := bias
-				for _, b := range d.feat[d.off[i]:d.off[i+1]] {
+				for _, b := range d.features(i) {
 					s += w[b]
 				}
 				out[i] = s
