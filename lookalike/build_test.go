@@ -254,7 +254,11 @@ func uidRange(lo, hi int) []UserID {
 
 func TestBuildIgnoresExpiredUsers(t *testing.T) {
 	clk := newClock(synthNow)
-	p, _ := openPop(t, PopulationOptions{SampleRate: 1, Now: clk.now})
+	p, db := openPop(t, PopulationOptions{SampleRate: 1, Now: clk.now})
+	// An unreadable record is skipped and counted.
+	if err := db.Set(userKey(nil, uid(5000)), []byte("garbage"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
 	observe := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			p.Observe(uid(i), Observation{Domain: "a.example", Country: "KOR", Hour: i % 24})
@@ -274,6 +278,9 @@ func TestBuildIgnoresExpiredUsers(t *testing.T) {
 	}
 	if r.Quality.PopulationSize != 1500 || r.Quality.SeedInPopulation != 150 {
 		t.Errorf("population %d, seed present %d: expired users counted", r.Quality.PopulationSize, r.Quality.SeedInPopulation)
+	}
+	if c := p.Stats().Corrupt; c != 1 {
+		t.Errorf("Stats.Corrupt %d, want the one unreadable record", c)
 	}
 	for _, m := range r.Members {
 		if slices.Contains(uidRange(0, 1500), m) {

@@ -125,5 +125,6 @@ func loadDataset(ctx context.Context, p *Population, prog *progress) (*dataset, 
 	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("lookalike: read population: %w", err)
 	}
+	p.corrupt.Add(uint64(d.corrupt))
 	return d, nil
 }
