@@ -259,6 +259,25 @@ func BenchmarkObserve(b *testing.B) {
 			p.Observe(u, obs)
 		}
 	})
+	b.Run("writer", func(b *testing.B) {
+		// What the background writer sustains: every call kept, each for
+		// a distinct user (a Pebble read-modify-write per observation),
+		// until all are stored.
+		p := open(b, PopulationOptions{SampleRate: 1, QueueSize: 1 << 20})
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			p.Observe(synthUID(uint64(i)), obs)
+			if i&0xffff == 0xffff {
+				if err := p.Flush(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := p.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "obs/s")
+	})
 	b.Run("sampled-default-parallel", func(b *testing.B) {
 		p := open(b, PopulationOptions{})
 		b.ReportAllocs()

@@ -255,6 +255,10 @@ func (p *Population) Observe(u UserID, o Observation) {
 	if !p.sample() {
 		return
 	}
+	if len(p.q) == cap(p.q) { // full: drop before doing any work
+		p.dropped.Add(1)
+		return
+	}
 	var it item
 	observationFeatures(&it.f, &o)
 	p.enqueue(u, &it)
