@@ -3,6 +3,7 @@ package lookalike
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"strconv"
@@ -179,6 +180,39 @@ func benchBuild(b *testing.B, bp *benchPop, m model) {
 		q.PopulationSize, q.SeedInPopulation, q.SeedSize, st.load.Round(time.Millisecond), st.train.Round(time.Millisecond),
 		st.score.Round(time.Millisecond), st.rank.Round(time.Millisecond), float64(st.features)/float64(q.PopulationSize),
 		base.HeapInuse>>20, q)
+}
+
+// BenchmarkScore measures scoring alone: one pass of the trained model
+// over the population held in memory.
+func BenchmarkScore(b *testing.B) {
+	bp := sharedBenchPop(b, bigSynth(benchUsers()))
+	ctx := context.Background()
+	d, err := loadDataset(ctx, bp.pop, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	seed := joinSeed(d.uids, dedupSeed(bp.world.seed))
+	positive := make([]bool, d.n())
+	for _, i := range seed {
+		positive[i] = true
+	}
+	w, err := train(ctx, d, positive, len(seed), defaultModel, rand.New(rand.NewPCG(1, 2)), nil, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make([]float32, d.n())
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		if err := score(ctx, d, w, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu := cpuTime() - cpu0
+	b.ReportMetric(float64(d.n())*float64(b.N)/b.Elapsed().Seconds(), "users/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(d.n())*float64(b.N)/cpu.Seconds(), "users/cpu-s")
+	}
 }
 
 // BenchmarkModels compares the production model with the alternatives on

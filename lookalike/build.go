@@ -379,7 +379,11 @@ type progress struct {
 	done, total int
 }
 
-func (p *progress) add(k int) { p.set(p.done + k) }
+func (p *progress) add(k int) {
+	if p != nil {
+		p.set(p.done + k)
+	}
+}
 
 // set reports done, kept monotone and below total until finish.
 func (p *progress) set(done int) {
