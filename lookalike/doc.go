@@ -10,7 +10,7 @@
 //
 // # API
 //
-//	pop, err := lookalike.OpenPopulation(db, lookalike.PopulationOptions{}) // defaults below
+//	pop, err := lookalike.OpenPopulation(db, lookalike.PopulationOptions{}) // zero fields take their defaults
 //	pop.Observe(uid, lookalike.Observation{Domain: ..., Categories: ..., Country: ..., Hour: ...}) // bid path
 //	pop.ObserveSiteEvent(uid, "adv_1", "add_to_cart", "shoes")                                     // pixel / events
 //	pop.Flush(); pop.Size(); pop.Stats()
@@ -93,33 +93,41 @@
 // structure: lift near 1 …" when lift < 1.5, AUC < 0.55 or the held-out
 // members found are within two standard deviations of chance.
 //
-// Three models were measured on the synthetic populations of the tests
-// (interest groups drive both features and seed membership; a "weak" world
-// has fewer group visits, 10 % instead of 30 %, and fewer requests per user,
-// 4 instead of 6): 100 k users, a 5 k seed (+ 250 absent ids), a 5 %
-// expansion, 20 % held out, mean of 3 hold-out draws (BenchmarkModels,
-// command in BENCHMARKS.md):
+// Three models were measured (BenchmarkModels; BENCHMARKS.md has the
+// commands) on the synthetic populations of the tests: interest groups
+// drive both the features and seed membership, the seed is 5 % of the users
+// (30 % of it random), 5 % expansion, 20 % held out. The "weak" world has
+// fewer group visits (10 % instead of 30 %) and fewer requests per user (4
+// instead of 6), as most real users are seen only a few times.
 //
-//	model                         world     lift   AUC    build
-//	logistic regression (FTRL)    planted   9.2    0.784  0.19 s
-//	naive Bayes (feature lift)    planted   9.8    0.782  0.11 s
-//	MinHash LSH, 32 bands × 2     planted   8.7    0.756  1.1 s
-//	logistic regression (FTRL)    weak      5.3    0.668  0.17 s
-//	naive Bayes (feature lift)    weak      4.5    0.645  0.08 s
-//	MinHash LSH, 32 bands × 2     weak      4.5    0.652  1.0 s
+//	users  model                        planted lift/AUC  weak lift/AUC  CPU/build  peak heap
+//	2 M    logistic regression (FTRL)   10.2 / 0.801       7.0 / 0.711    6 s        383 MiB
+//	2 M    naive Bayes (feature lift)   10.2 / 0.803       5.6 / 0.706    2 s        363 MiB
+//	2 M    MinHash LSH, 32 bands × 2     9.8 / 0.786       6.1 / 0.693    38-45 s    1506 MiB
+//	100 k  logistic regression           9.1 / 0.785       5.6 / 0.683    0.3 s
+//	100 k  naive Bayes                   9.8 / 0.789       4.6 / 0.649    0.1 s
+//	100 k  MinHash LSH                   8.9 / 0.764       4.7 / 0.661    1.7 s
 //
-// (A perfect oracle of the planted groups reaches lift 12.5 and AUC 0.83 on
-// the 20 k test world; the seed is 30 % random users.) Logistic regression
-// is chosen: it is best where the signal is weak, which is the common case
-// (most users show up a few times), because it weighs correlated features
-// (a domain, its categories and their parents) jointly where naive Bayes
-// counts them again for each; it is within noise of naive Bayes where the
-// signal is strong; it costs O(seed) to train. MinHash/LSH similarity
-// ranks no better, costs 5× the time (k hash functions per feature) and
-// needs a bucket table of bands × users entries, which at 2 M users is
-// gigabytes. At the target size, 100 k seed over 2 M users on this 2-core
-// machine, a build takes SEE-BENCHMARKS with a peak Go heap of SEE-BENCHMARKS,
-// and finds held-out seed members at 10.2× the random rate (AUC 0.80).
+// (100 k rows: mean of 3 hold-out draws. An oracle that knows the planted
+// groups reaches lift 12.5, AUC 0.83 on the 20 k test world.) Logistic
+// regression is chosen: where the signal is weak, the common case, it finds
+// 20-25 % more held-out members than naive Bayes (likely because it weighs
+// correlated features — a domain, its categories and their parents,
+// country and region — jointly, where naive Bayes counts each again); where
+// the signal is strong they tie at 2 M and naive Bayes leads by 7 % at
+// 100 k. Its training costs O(seed) and 3× naive Bayes' CPU, well inside
+// the budget. MinHash/LSH similarity ranks no better, costs 6-8× the CPU
+// (bands × rows hash functions per feature) and needs a bucket table of
+// bands × users entries: 1.5 GiB and 75-101 s at 2 M users, over the 60 s
+// budget.
+//
+// At the target size, a 100 k seed over 2 M users on this 2-core machine, a
+// build takes 10-11 s of wall time with other jobs at a load average of
+// about 5, 14-20 s at 10-12 (6-8 CPU seconds either way), peaks at 383 MiB of Go
+// heap, scores 20-30 M users per CPU second, and finds held-out seed members
+// at 10.2× the random rate (recall 0.53 in a 5 % expansion, AUC 0.80). On
+// the 20 k-user test world: lift 7.7, AUC 0.76; with a random seed lift
+// 0.96, AUC 0.51, and the note says there is no structure.
 //
 // # Left for later
 //
