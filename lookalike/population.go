@@ -197,11 +197,13 @@ func newPopulation(db *pebble.DB, opts PopulationOptions) (*Population, error) {
 		db:        db,
 		opts:      opts,
 		sampleAll: opts.SampleRate >= 1,
-		sampleLim: uint64(math.Ldexp(opts.SampleRate, 64)),
 		q:         make(chan item, opts.QueueSize),
 		flushReq:  make(chan flushRequest),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
+	}
+	if !p.sampleAll {
+		p.sampleLim = uint64(math.Ldexp(opts.SampleRate, 64))
 	}
 	n, err := p.loadSize()
 	if err != nil {
@@ -212,17 +214,21 @@ func newPopulation(db *pebble.DB, opts PopulationOptions) (*Population, error) {
 }
 
 // loadSize reads the stored user count, or counts the users when it is
-// missing (a population written before the count existed).
+// missing or unreadable.
 func (p *Population) loadSize() (int64, error) {
 	v, closer, err := p.db.Get([]byte(sizeKey))
-	if err == nil {
-		defer closer.Close()
-		if len(v) != 8 {
-			return 0, fmt.Errorf("lookalike: corrupt %s", sizeKey)
+	switch {
+	case err == nil:
+		ok := len(v) == 8
+		n := int64(0)
+		if ok {
+			n = int64(binary.LittleEndian.Uint64(v))
 		}
-		return int64(binary.LittleEndian.Uint64(v)), nil
-	}
-	if !errors.Is(err, pebble.ErrNotFound) {
+		closer.Close()
+		if ok && n >= 0 {
+			return n, nil
+		}
+	case !errors.Is(err, pebble.ErrNotFound):
 		return 0, fmt.Errorf("lookalike: read %s: %w", sizeKey, err)
 	}
 	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: userKeyLower, UpperBound: userKeyUpper})
@@ -419,7 +425,13 @@ func (p *Population) commit(w *writer) {
 	if len(w.buf) == 0 {
 		return
 	}
-	defer func() { w.buf = w.buf[:0] }()
+	defer func() {
+		w.buf = w.buf[:0]
+		// A bug here must cost a batch, not the process or the writer.
+		if r := recover(); r != nil {
+			p.writeFailed(w, fmt.Errorf("lookalike: writer panic: %v", r))
+		}
+	}()
 	slices.SortStableFunc(w.buf, func(a, b item) int { return bytes.Compare(a.uid[:], b.uid[:]) })
 	now := p.opts.Now()
 	minDay := dayOf(now.Add(-p.opts.TTL).Unix())

@@ -455,16 +455,24 @@ func TestSizeRecountedWhenMissing(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Delete([]byte(sizeKey), pebble.Sync); err != nil {
-		t.Fatal(err)
-	}
-	p2, err := OpenPopulation(db, PopulationOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p2.Close()
-	if p2.Size() != 25 {
-		t.Errorf("recounted Size %d, want 25", p2.Size())
+	for name, damage := range map[string]func() error{
+		"missing": func() error { return db.Delete([]byte(sizeKey), pebble.Sync) },
+		"short":   func() error { return db.Set([]byte(sizeKey), []byte{1, 2}, pebble.Sync) },
+		"negative": func() error {
+			return db.Set([]byte(sizeKey), sizeValue(-3), pebble.Sync)
+		},
+	} {
+		if err := damage(); err != nil {
+			t.Fatal(err)
+		}
+		p2, err := OpenPopulation(db, PopulationOptions{})
+		if err != nil {
+			t.Fatalf("%s count: %v", name, err)
+		}
+		if p2.Size() != 25 {
+			t.Errorf("%s count: recounted Size %d, want 25", name, p2.Size())
+		}
+		p2.Close()
 	}
 }
 
