@@ -129,7 +129,7 @@ func (a *API) getCampaign(w http.ResponseWriter, r *http.Request, p principal) {
 	if !ok {
 		return
 	}
-	today, total := a.d.Ledger.Spend(&c)
+	today, total := a.d.Pacer.Spend(&c)
 	writeJSON(w, http.StatusOK, campaignView{c, campaign.Units(today), campaign.Units(total)})
 }
 

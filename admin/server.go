@@ -34,7 +34,7 @@ type Deps struct {
 	Campaigns  *campaign.Store
 	Audiences  *audience.Manager
 	Catalog    *creative.Catalog
-	Ledger     *pacing.Ledger
+	Pacer      *pacing.Pacer
 	AdminToken string
 	Now        func() time.Time
 	Logger     *slog.Logger
@@ -131,6 +131,7 @@ func (a *API) table() []route {
 		{method: "GET", path: "/v1/campaigns/{id}", access: anyKey, h: a.getCampaign},
 		{method: "PATCH", path: "/v1/campaigns/{id}", access: anyKey, h: a.patchCampaign},
 		{method: "DELETE", path: "/v1/campaigns/{id}", access: anyKey, h: a.deleteCampaign},
+		{method: "GET", path: "/v1/campaigns/{id}/report", access: anyKey, h: a.campaignReport},
 
 		{method: "POST", path: "/v1/audiences", access: anyKey, h: a.createAudience},
 		{method: "GET", path: "/v1/audiences", access: anyKey, h: a.listAudiences},

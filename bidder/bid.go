@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -198,6 +197,7 @@ var idsPool = sync.Pool{New: func() any { s := make([]audience.Pseudonym, 0, 8);
 type candidate struct {
 	c    *campaign.Campaign
 	user audience.Pseudonym
+	pace pacingState // see pace.go
 }
 
 // decide turns a valid request into a response, or nil and a no-bid reason.
@@ -226,6 +226,7 @@ func (s *Server) decide(req *openrtb2.BidRequest) (*openrtb2.BidResponse, string
 	now := s.d.Now()
 	csnap := s.d.Campaigns.Snapshot()
 	var cands []candidate
+	held := ""
 	country, devType, domain := requestContext(req)
 	for _, c := range csnap.Campaigns {
 		if !c.LiveAt(now) || !targets(c, country, devType, domain) {
@@ -235,9 +236,17 @@ func (s *Server) decide(req *openrtb2.BidRequest) (*openrtb2.BidResponse, string
 		if !ok {
 			continue
 		}
-		cands = append(cands, candidate{c: c, user: user})
+		pace, why := s.d.Pacer.Admit(c, user, now) // budget, frequency cap, pacing
+		if why != "" {
+			held = why
+			continue
+		}
+		cands = append(cands, candidate{c: c, user: user, pace: pacingState{h: pace}})
 	}
 	if len(cands) == 0 {
+		if held != "" {
+			return nil, held
+		}
 		return nil, reasonNoCampaign
 	}
 	resp := &openrtb2.BidResponse{ID: req.ID, Cur: ""}
@@ -258,23 +267,15 @@ func (s *Server) decide(req *openrtb2.BidRequest) (*openrtb2.BidResponse, string
 			if !ok {
 				continue
 			}
-			floorCur := imp.BidFloorCur
-			if floorCur == "" && imp.BidFloor > 0 {
-				floorCur = "USD"
-			}
-			price := pacing.Price(cd.c, int64(math.Ceil(imp.BidFloor*1e6)), floorCur)
-			if price == 0 {
-				if reason == reasonNoImpFit {
-					reason = reasonFloor
+			price, why := s.quote(req, imp, cd, asnap, now)
+			if why != "" {
+				if reason == reasonNoImpFit || why == reasonBudget {
+					reason = why
 				}
 				continue
 			}
 			if resp.Cur != "" && resp.Cur != cd.c.Currency {
 				continue // one currency per response
-			}
-			if s.d.Ledger.Remaining(cd.c, now) < price/1000+1 {
-				reason = reasonBudget
-				continue
 			}
 			if best == nil || price > bestPrice {
 				best, bestPrice, bestSize = cd, price, size
@@ -286,6 +287,10 @@ func (s *Server) decide(req *openrtb2.BidRequest) (*openrtb2.BidResponse, string
 		bid, ok := s.buildBid(req, imp, best, bestPrice, bestSize, secureDefault, csnap)
 		if !ok {
 			reason = reasonNoProduct
+			continue
+		}
+		if !best.pace.h.Reserve(bestPrice, req.AT == 1, now) { // raced with other bids for the last of the budget
+			reason = reasonBudget
 			continue
 		}
 		resp.Cur = best.c.Currency
@@ -433,7 +438,7 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 	}
 	var hist []creative.HistoryItem
 	offer := ""
-	if prof, err := s.d.Audiences.Profile(c.AdvertiserID, cd.user); err == nil {
+	if prof, err := s.profileOf(cd); err == nil {
 		hist = historyOf(prof)
 		if isCartAbandoner(hist) {
 			offer = c.Creative.Offer
@@ -453,7 +458,8 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 		secure = *imp.Secure == 1
 	}
 	now := s.d.Now()
-	tok := pacing.Token{Campaign: c.ID, AuctionID: req.ID, ImpID: imp.ID, BidMicros: price, Unix: now.Unix(), User: cd.user}
+	tok := pacing.Token{Campaign: c.ID, AuctionID: req.ID, ImpID: imp.ID, BidMicros: price, Unix: now.Unix(), User: cd.user,
+		FirstPrice: req.AT == 1}
 	enc := string(s.d.Notices.Append(nil, &tok))
 	base := s.d.BaseURL
 	impURL := base + "/notice/imp?t=" + enc
@@ -494,9 +500,9 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 		H:       size.H,
 		MType:   mtype,
 		Cat:     []string{"IAB22"},
-		NURL:    base + "/notice/win?t=" + enc + "&p=${AUCTION_PRICE}",
+		NURL:    base + "/notice/win?t=" + enc + "&p=${AUCTION_PRICE}&m=${AUCTION_MIN_TO_WIN}",
 		BURL:    base + "/notice/bill?t=" + enc + "&p=${AUCTION_PRICE}",
-		LURL:    base + "/notice/loss?t=" + enc + "&r=${AUCTION_LOSS}",
+		LURL:    base + "/notice/loss?t=" + enc + "&r=${AUCTION_LOSS}&m=${AUCTION_MIN_TO_WIN}",
 	}, true
 }
 
@@ -533,12 +539,4 @@ func isCartAbandoner(h []creative.HistoryItem) bool {
 		}
 	}
 	return cart > 0 && cart >= buy
-}
-
-func parsePriceMicros(b []byte) (int64, bool) {
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) || f > 1e6 {
-		return 0, false
-	}
-	return int64(math.Round(f * 1e6)), true
 }

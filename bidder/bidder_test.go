@@ -57,7 +57,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	signer := pacing.NewSigner(testSecret)
-	led, err := pacing.OpenLedger(db, signer, nil)
+	pc, err := pacing.New(db, signer, cs, pacing.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Deps{Campaigns: cs, Audiences: am, Catalog: cat, Ledger: led, Notices: signer,
+	d := Deps{Campaigns: cs, Audiences: am, Catalog: cat, Pacer: pc, Notices: signer,
 		Clicks: creative.NewClickSigner(testSecret), BaseURL: "https://bid.example", Logger: log}
 	return &fixture{srv: New(d), deps: d, campaign: c, audience: aud.ID}
 }
@@ -138,7 +138,9 @@ func TestRequestFixtures(t *testing.T) {
 		{"coppa.json", 204, nil},
 		{"bcat_shopping.json", 204, nil},
 		{"badv.json", 204, nil},
-		{"floor_other_currency.json", 204, nil},
+		{"floor_other_currency.json", 200, []string{"1"}}, // 1200 KRW ≈ 0.87 USD: below our bid
+		{"floor_unknown_currency.json", 204, nil},         // BRL is not in the rate table
+		{"floor_krw_above_max.json", 204, nil},            // 8000 KRW ≈ 5.80 USD: above max CPM
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
@@ -194,7 +196,12 @@ func checkResponse(t *testing.T, req *openrtb2.BidRequest, br *openrtb2.BidRespo
 			if imp == nil {
 				t.Fatalf("bid for unknown imp %q", b.ImpID)
 			}
-			if b.Price < imp.BidFloor || b.Price > campaign.Units(c.Bid.MaxCPMMicros) || b.Price <= 0 {
+			floor := imp.BidFloor
+			if imp.BidFloorCur != "" && imp.BidFloorCur != "USD" {
+				f, _ := pacing.DefaultRates.Convert(int64(floor*1e6), imp.BidFloorCur, "USD")
+				floor = campaign.Units(f)
+			}
+			if b.Price < floor || b.Price > campaign.Units(c.Bid.MaxCPMMicros) || b.Price <= 0 {
 				t.Fatalf("price %v outside [floor %v, max %v]", b.Price, imp.BidFloor, campaign.Units(c.Bid.MaxCPMMicros))
 			}
 			if b.AdM == "" || b.CrID == "" || b.MType != openrtb2.MarkupBanner || b.W == 0 || b.H == 0 {
@@ -316,7 +323,7 @@ func TestNotices(t *testing.T) {
 		u = strings.TrimPrefix(u, "https://bid.example")
 		return strings.NewReplacer("${AUCTION_PRICE}", price, "${AUCTION_LOSS}", "102").Replace(u)
 	}
-	spend := func() int64 { _, total := f.deps.Ledger.Spend(&f.campaign); return total }
+	spend := func() int64 { _, total := f.deps.Pacer.Spend(&f.campaign); return total }
 	tampered := strings.Replace(path(b.NURL, "1.5"), "t=", "t=A", 1)
 	cases := []struct {
 		name   string

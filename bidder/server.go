@@ -30,7 +30,7 @@ type Deps struct {
 	Campaigns *campaign.Store
 	Audiences *audience.Manager
 	Catalog   *creative.Catalog
-	Ledger    *pacing.Ledger
+	Pacer     *pacing.Pacer
 	Notices   *pacing.Signer
 	Clicks    *creative.ClickSigner
 	// BaseURL is the public base URL notices and clicks point at, e.g.
@@ -52,6 +52,7 @@ type Deps struct {
 type Server struct {
 	d   Deps
 	srv *fasthttp.Server
+	ak  kindCache // audience types for pricing (pace.go)
 }
 
 // New returns a Server for deps.

@@ -5,27 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/chaser-dsp/chaser/campaign"
 	"github.com/chaser-dsp/chaser/store"
 )
-
-// Notice outcomes and errors.
-var (
-	ErrPriceAboveBid   = errors.New("pacing: clearing price above the bid")
-	ErrBadPrice        = errors.New("pacing: missing or malformed price")
-	ErrUnknownCampaign = errors.New("pacing: unknown campaign")
-	ErrDuplicate       = errors.New("pacing: duplicate notice")
-	ErrExpired         = errors.New("pacing: notice too old")
-)
-
-// NoticeMaxAge is how long after a bid its notices are accepted.
-const NoticeMaxAge = 24 * time.Hour
 
 // Notice kinds.
 const (
@@ -35,191 +21,376 @@ const (
 	NoticeImp  = "imp"
 )
 
-// spendState is one campaign's spend, readable without locks.
-type spendState struct {
-	total atomic.Int64 // micros, all time
-	day   atomic.Int64 // micros, on dayKey
-	key   atomic.Int64 // yyyymmdd of day, in the campaign's time zone
+// Entry is one notice for the ledger: what happened to one auction.
+type Entry struct {
+	Kind     string   // NoticeWin, NoticeBill, NoticeLoss or NoticeImp
+	Auction  [16]byte // AuctionKey of the token
+	Campaign string
+	BidUnix  int64 // bid time: dates the dedup record and the report hour
+	Day      int64 // yyyymmdd of the bid in the campaign's time zone
+	Cost     int64 // micros the impression cost (win, bill); ignored otherwise
+	Sync     bool  // durable before Apply returns
 }
 
-// Ledger records spend from notices and answers budget questions.
-type Ledger struct {
-	db     *pebble.DB
-	now    func() time.Time
-	signer *Signer
-
-	mu    sync.Mutex // serialises notice writes
-	state sync.Map   // campaign id → *spendState
+// Applied says what a ledger entry changed.
+type Applied struct {
+	// Duplicate: a notice of this kind was already applied for this auction;
+	// nothing changed.
+	Duplicate bool
+	// Settled: an earlier notice of any kind had already settled this
+	// auction's reservation, so this one must not release it again.
+	Settled bool
+	// Spent is the micros this notice added to spend (0 when the auction's
+	// spend was already recorded).
+	Spent int64
+	// FirstDelivery: this is the auction's first win, bill or imp notice;
+	// frequency caps count it.
+	FirstDelivery bool
 }
 
-// OpenLedger loads recorded spend.
-func OpenLedger(db *pebble.DB, signer *Signer, now func() time.Time) (*Ledger, error) {
-	if now == nil {
-		now = time.Now
-	}
-	return &Ledger{db: db, now: now, signer: signer}, nil
+// HourTotals are a campaign's notice-driven figures for one UTC hour of bid time.
+type HourTotals struct {
+	Hour  int64 // unix hour (unix seconds / 3600)
+	Spend int64 // micros
+	Wins  int64 // auctions won (first win or bill notice)
+	Imps  int64 // impressions (first imp notice)
 }
 
-func totalKey(cmp string) []byte { return []byte(store.PrefixPacing + "s/" + cmp + "/total") }
-func dayKey(cmp string, day int64) []byte {
-	return []byte(fmt.Sprintf("%ss/%s/d/%08d", store.PrefixPacing, cmp, day))
+// Ledger is the durable record of spend: which auctions were paid for and
+// what each campaign spent by day, hour and in total. Apply is idempotent per
+// auction and kind, so a notice repeated any number of times moves spend
+// once. The single-node implementation is PebbleLedger; one over a shared
+// store (Redis: a Lua script doing Apply's read-modify-write per auction key,
+// INCRBY on the totals) would let several bidders share budgets.
+type Ledger interface {
+	// Apply records one notice.
+	Apply(e *Entry) (Applied, error)
+	// Spent returns a campaign's spend on day (yyyymmdd) and in total, micros.
+	Spent(campaign string, day int64) (dayMicros, totalMicros int64, err error)
+	// Hours calls fn for each hour in [fromHour, toHour) with recorded figures, in order.
+	Hours(campaign string, fromHour, toHour int64, fn func(HourTotals)) error
+	// Forget drops dedup records of auctions bid before unix time before.
+	// Notices that old are refused as expired, so they can never be replayed.
+	Forget(before int64) error
 }
 
-func dayOf(t time.Time, loc *time.Location) int64 {
-	y, m, d := t.In(loc).Date()
-	return int64(y*10000 + int(m)*100 + d)
-}
-
-func readInt(db pebble.Reader, k []byte) int64 {
-	v, closer, err := db.Get(k)
-	if err != nil {
-		return 0
-	}
-	var n int64
-	if len(v) == 8 {
-		n = int64(binary.BigEndian.Uint64(v))
-	}
-	closer.Close()
-	return n
-}
-
-func putInt(b *pebble.Batch, k []byte, n int64) {
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(n))
-	_ = b.Set(k, v[:], nil)
-}
-
-// stateFor returns the campaign's spend state for today, loading it from
-// the store on first use and rolling it over at the day boundary.
-func (l *Ledger) stateFor(c *campaign.Campaign, now time.Time) *spendState {
-	today := dayOf(now, c.Location())
-	v, ok := l.state.Load(c.ID)
-	if ok {
-		st := v.(*spendState)
-		if st.key.Load() == today {
-			return st
-		}
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	v, ok = l.state.Load(c.ID)
-	var st *spendState
-	if ok {
-		st = v.(*spendState)
-	} else {
-		st = &spendState{}
-		st.total.Store(readInt(l.db, totalKey(c.ID)))
-		l.state.Store(c.ID, st)
-	}
-	if st.key.Load() != today {
-		st.day.Store(readInt(l.db, dayKey(c.ID, today)))
-		st.key.Store(today)
-	}
-	return st
-}
-
-// Spend returns a campaign's spend today and in total, in micros.
-func (l *Ledger) Spend(c *campaign.Campaign) (today, total int64) {
-	st := l.stateFor(c, l.now())
-	return st.day.Load(), st.total.Load()
-}
-
-// Remaining returns how many micros the campaign may still spend now: the
-// smaller of what is left of its daily and total budgets (a budget of 0 is
-// no limit; MaxInt64 when neither limits).
-func (l *Ledger) Remaining(c *campaign.Campaign, now time.Time) int64 {
-	st := l.stateFor(c, now)
-	left := int64(1<<63 - 1)
-	if c.Budget.DailyMicros > 0 {
-		left = c.Budget.DailyMicros - st.day.Load()
-	}
-	if c.Budget.TotalMicros > 0 {
-		if t := c.Budget.TotalMicros - st.total.Load(); t < left {
-			left = t
-		}
-	}
-	if left < 0 {
-		left = 0
-	}
-	return left
-}
-
-// NoticeResult says what a notice did.
-type NoticeResult struct {
-	Token       Token
-	PriceMicros int64 // clearing price, CPM micros
-	Spent       int64 // micros added to spend (0 when deduplicated)
-}
-
-func noticeKey(kind string, t *Token) []byte {
+// AuctionKey identifies one auction's bid for dedup: campaign, auction, imp.
+func AuctionKey(t *Token) [16]byte {
 	h := sha256.New()
 	h.Write([]byte(t.Campaign))
 	h.Write([]byte{0})
 	h.Write([]byte(t.AuctionID))
 	h.Write([]byte{0})
 	h.Write([]byte(t.ImpID))
-	k := []byte(store.PrefixPacing + "n/" + kind + "/")
-	return h.Sum(k)[:len(k)+16]
+	var sum [sha256.Size]byte
+	var k [16]byte
+	copy(k[:], h.Sum(sum[:0]))
+	return k
 }
 
-// RecordWin handles a win or billing notice: verify the token, check the
-// clearing price, and add the impression's cost to spend once per auction.
-// Win and billing notices of one auction share a spend record, so whichever
-// comes first moves the budget and the other is a duplicate for spend.
-func (l *Ledger) RecordWin(kind, token string, priceCPMMicros int64, lookup func(id string) *campaign.Campaign) (NoticeResult, error) {
-	t, err := l.signer.Parse(token)
-	if err != nil {
-		return NoticeResult{}, err
-	}
-	res := NoticeResult{Token: t, PriceMicros: priceCPMMicros}
-	if priceCPMMicros < 0 {
-		return res, ErrBadPrice
-	}
-	if priceCPMMicros > t.BidMicros {
-		return res, ErrPriceAboveBid
-	}
-	now := l.now()
-	if now.Sub(time.Unix(t.Unix, 0)) > NoticeMaxAge {
-		return res, ErrExpired
-	}
-	c := lookup(t.Campaign)
-	if c == nil {
-		return res, ErrUnknownCampaign
-	}
-	cost := priceCPMMicros / 1000
-	st := l.stateFor(c, now)
+// Record flags: which notices an auction has had.
+const (
+	recWin byte = 1 << iota
+	recBill
+	recLoss
+	recImp
+	recSpent
+)
 
+func kindFlag(kind string) (byte, bool) {
+	switch kind {
+	case NoticeWin:
+		return recWin, true
+	case NoticeBill:
+		return recBill, true
+	case NoticeLoss:
+		return recLoss, true
+	case NoticeImp:
+		return recImp, true
+	}
+	return 0, false
+}
+
+// Ledger keys, all under store.PrefixPacing:
+//
+//	pac/t/<cmp>                   total spend (8 bytes, big endian)
+//	pac/d/<cmp>/<yyyymmdd>        day spend
+//	pac/h/<cmp>/<hour, 8 bytes>   hour totals: spend, wins, imps (3×8 bytes)
+//	pac/n/<hour, 4 bytes><key16>  one auction's notices: flags byte, cost (8 bytes)
+func ledgerTotalKey(cmp string) []byte { return []byte(store.PrefixPacing + "t/" + cmp) }
+func ledgerDayKey(cmp string, day int64) []byte {
+	return strconv.AppendInt([]byte(store.PrefixPacing+"d/"+cmp+"/"), day, 10)
+}
+func ledgerHourPrefix(cmp string) []byte { return []byte(store.PrefixPacing + "h/" + cmp + "/") }
+func ledgerHourKey(cmp string, hour int64) []byte {
+	return binary.BigEndian.AppendUint64(ledgerHourPrefix(cmp), uint64(hour))
+}
+
+var noticePrefix = []byte(store.PrefixPacing + "n/")
+
+func noticeRecKey(bidUnix int64, k [16]byte) []byte {
+	b := make([]byte, 0, len(noticePrefix)+4+16)
+	b = append(b, noticePrefix...)
+	b = binary.BigEndian.AppendUint32(b, uint32(bidUnix/3600))
+	return append(b, k[:]...)
+}
+
+type dayKey struct {
+	cmp string
+	day int64
+}
+
+type hourKey struct {
+	cmp  string
+	hour int64
+}
+
+// PebbleLedger is the single-node Ledger on Pebble. Writes are serialised by
+// a mutex held only while the batch is applied to the memtable; the WAL sync
+// that makes win and billing notices durable happens after it is released,
+// so concurrent notices share fsyncs (Pebble's group commit).
+type PebbleLedger struct {
+	db *pebble.DB
+
+	mu     sync.Mutex
+	totals map[string]int64
+	days   map[dayKey]int64
+	hours  map[hourKey]HourTotals
+}
+
+// NewPebbleLedger returns the ledger kept in db.
+func NewPebbleLedger(db *pebble.DB) *PebbleLedger {
+	return &PebbleLedger{db: db, totals: map[string]int64{}, days: map[dayKey]int64{}, hours: map[hourKey]HourTotals{}}
+}
+
+func getInt(db pebble.Reader, k []byte) (int64, error) {
+	v, closer, err := db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("pacing: corrupt counter %q", k)
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+func int8b(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
+
+// Locked loaders: the caches hold every figure Apply has touched.
+func (l *PebbleLedger) totalLocked(cmp string) (int64, error) {
+	if v, ok := l.totals[cmp]; ok {
+		return v, nil
+	}
+	v, err := getInt(l.db, ledgerTotalKey(cmp))
+	if err == nil {
+		l.totals[cmp] = v
+	}
+	return v, err
+}
+
+func (l *PebbleLedger) dayLocked(cmp string, day int64) (int64, error) {
+	k := dayKey{cmp, day}
+	if v, ok := l.days[k]; ok {
+		return v, nil
+	}
+	v, err := getInt(l.db, ledgerDayKey(cmp, day))
+	if err == nil {
+		l.days[k] = v
+	}
+	return v, err
+}
+
+func decodeHour(h int64, v []byte) (HourTotals, bool) {
+	if len(v) != 24 {
+		return HourTotals{Hour: h}, false
+	}
+	return HourTotals{Hour: h, Spend: int64(binary.BigEndian.Uint64(v)), Wins: int64(binary.BigEndian.Uint64(v[8:])),
+		Imps: int64(binary.BigEndian.Uint64(v[16:]))}, true
+}
+
+func encodeHour(t HourTotals) []byte {
+	b := make([]byte, 0, 24)
+	b = binary.BigEndian.AppendUint64(b, uint64(t.Spend))
+	b = binary.BigEndian.AppendUint64(b, uint64(t.Wins))
+	return binary.BigEndian.AppendUint64(b, uint64(t.Imps))
+}
+
+func (l *PebbleLedger) hourLocked(cmp string, hour int64) (HourTotals, error) {
+	k := hourKey{cmp, hour}
+	if v, ok := l.hours[k]; ok {
+		return v, nil
+	}
+	t := HourTotals{Hour: hour}
+	v, closer, err := l.db.Get(ledgerHourKey(cmp, hour))
+	if err == nil {
+		t, _ = decodeHour(hour, v)
+		closer.Close()
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return t, err
+	}
+	l.hours[k] = t
+	return t, nil
+}
+
+// Apply records one notice (see Ledger).
+func (l *PebbleLedger) Apply(e *Entry) (Applied, error) {
+	res, err := l.apply(e)
+	if err == nil && e.Sync {
+		// Durable before we answer, including when this notice is a
+		// duplicate of one whose own sync is still in flight.
+		if err := l.db.LogData(nil, pebble.Sync); err != nil {
+			return res, fmt.Errorf("ledger sync: %w", err)
+		}
+	}
+	return res, err
+}
+
+func (l *PebbleLedger) apply(e *Entry) (Applied, error) {
+	var res Applied
+	flag, ok := kindFlag(e.Kind)
+	if !ok {
+		return res, fmt.Errorf("ledger: unknown notice kind %q", e.Kind)
+	}
+	key := noticeRecKey(e.BidUnix, e.Auction)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	seenKind := noticeKey(kind, &t)
-	spendKey := noticeKey("spend", &t)
-	if _, closer, err := l.db.Get(seenKind); err == nil {
+	var old byte
+	v, closer, err := l.db.Get(key)
+	switch {
+	case err == nil:
+		if len(v) > 0 {
+			old = v[0]
+		}
 		closer.Close()
-		return res, ErrDuplicate
+	case !errors.Is(err, pebble.ErrNotFound):
+		return res, fmt.Errorf("ledger: read notice record: %w", err)
+	}
+	if old&flag != 0 {
+		res.Duplicate, res.Settled = true, true
+		return res, nil
+	}
+	res.Settled = old != 0
+	res.FirstDelivery = old&(recWin|recBill|recImp) == 0 && flag != recLoss
+	rec := old | flag
+	var cost int64
+	spend := (flag == recWin || flag == recBill) && old&recSpent == 0
+	if spend {
+		rec |= recSpent
+		cost = max(e.Cost, 0)
 	}
 	b := l.db.NewBatch()
 	defer b.Close()
-	var ts [8]byte
-	binary.BigEndian.PutUint64(ts[:], uint64(now.Unix()))
-	_ = b.Set(seenKind, ts[:], nil)
-	already := false
-	if _, closer, err := l.db.Get(spendKey); err == nil {
-		closer.Close()
-		already = true
+	val := make([]byte, 9)
+	val[0] = rec
+	binary.BigEndian.PutUint64(val[1:], uint64(cost))
+	_ = b.Set(key, val, nil)
+	var total, day int64
+	var hour HourTotals
+	hourChanged := spend || flag == recImp
+	if spend {
+		if total, err = l.totalLocked(e.Campaign); err != nil {
+			return res, err
+		}
+		if day, err = l.dayLocked(e.Campaign, e.Day); err != nil {
+			return res, err
+		}
+		total += cost
+		day += cost
+		_ = b.Set(ledgerTotalKey(e.Campaign), int8b(total), nil)
+		_ = b.Set(ledgerDayKey(e.Campaign, e.Day), int8b(day), nil)
 	}
-	if !already {
-		_ = b.Set(spendKey, ts[:], nil)
-		day := st.key.Load()
-		putInt(b, totalKey(c.ID), st.total.Load()+cost)
-		putInt(b, dayKey(c.ID, day), st.day.Load()+cost)
+	if hourChanged {
+		if hour, err = l.hourLocked(e.Campaign, e.BidUnix/3600); err != nil {
+			return res, err
+		}
+		if spend {
+			hour.Spend += cost
+			hour.Wins++
+		} else {
+			hour.Imps++
+		}
+		_ = b.Set(ledgerHourKey(e.Campaign, hour.Hour), encodeHour(hour), nil)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return res, fmt.Errorf("record %s notice: %w", kind, err)
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return res, fmt.Errorf("ledger: record %s notice: %w", e.Kind, err)
 	}
-	if !already {
-		st.total.Add(cost)
-		st.day.Add(cost)
+	if spend {
+		l.totals[e.Campaign] = total
+		l.days[dayKey{e.Campaign, e.Day}] = day
 		res.Spent = cost
 	}
+	if hourChanged {
+		l.hours[hourKey{e.Campaign, hour.Hour}] = hour
+	}
 	return res, nil
+}
+
+// Spent returns a campaign's spend on day and in total (see Ledger).
+func (l *PebbleLedger) Spent(cmp string, day int64) (int64, int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d, err := l.dayLocked(cmp, day)
+	if err != nil {
+		return 0, 0, fmt.Errorf("ledger: day spend of %s: %w", cmp, err)
+	}
+	t, err := l.totalLocked(cmp)
+	if err != nil {
+		return 0, 0, fmt.Errorf("ledger: total spend of %s: %w", cmp, err)
+	}
+	return d, t, nil
+}
+
+// Hours reports hourly figures (see Ledger).
+func (l *PebbleLedger) Hours(cmp string, fromHour, toHour int64, fn func(HourTotals)) error {
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: ledgerHourKey(cmp, fromHour), UpperBound: ledgerHourKey(cmp, toHour)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	p := len(ledgerHourPrefix(cmp))
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != p+8 {
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		if t, ok := decodeHour(int64(binary.BigEndian.Uint64(k[p:])), v); ok {
+			fn(t)
+		}
+	}
+	return it.Error()
+}
+
+// Forget deletes dedup records of auctions bid before unix time before and
+// trims the in-memory caches of old days and hours.
+func (l *PebbleLedger) Forget(before int64) error {
+	if before <= 0 {
+		return nil
+	}
+	end := binary.BigEndian.AppendUint32(append([]byte(nil), noticePrefix...), uint32(before/3600))
+	if err := l.db.DeleteRange(noticePrefix, end, pebble.NoSync); err != nil {
+		return fmt.Errorf("ledger: forget notices: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	oldHour := before/3600 - 48
+	for k := range l.hours {
+		if k.hour < oldHour {
+			delete(l.hours, k)
+		}
+	}
+	oldDay := dayOfUnixUTC(before - 3*86400)
+	for k := range l.days {
+		if k.day < oldDay {
+			delete(l.days, k)
+		}
+	}
+	return nil
 }

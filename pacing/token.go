@@ -9,21 +9,30 @@ import (
 )
 
 // Token is what a notice URL carries, signed: which campaign bid how much in
-// which auction, and when.
+// which auction, for whom, and when.
 type Token struct {
-	Campaign  string
-	AuctionID string // request id
-	ImpID     string
-	BidMicros int64 // bid price, CPM micros
-	Unix      int64 // bid time
-	User      [16]byte
+	Campaign   string
+	AuctionID  string // request id
+	ImpID      string
+	BidMicros  int64 // bid price, CPM micros of the campaign currency
+	Unix       int64 // bid time, seconds
+	User       [16]byte
+	FirstPrice bool // the auction was first-price (at=1)
 }
 
 // Token errors.
 var (
-	ErrBadToken    = errors.New("pacing: malformed token")
-	ErrBadSig      = errors.New("pacing: bad token signature")
-	maxTokenFields = 256
+	ErrBadToken = errors.New("pacing: malformed token")
+	ErrBadSig   = errors.New("pacing: bad token signature")
+)
+
+const (
+	// maxTokenField bounds each string field of a token.
+	maxTokenField = 256
+	// MaxTokenLen bounds an encoded token.
+	MaxTokenLen = 2048
+	sigLen      = 16
+	flagFirst   = 1
 )
 
 // Signer signs and verifies notice tokens.
@@ -34,11 +43,10 @@ func NewSigner(secret []byte) *Signer {
 	return &Signer{key: append([]byte("chaser-notice\x00"), secret...)}
 }
 
-const sigLen = 16
-
-// Append appends the URL-safe encoding of the signed token to dst.
+// Append appends the URL-safe encoding of the signed token to dst. String
+// fields longer than 256 bytes are cut.
 func (s *Signer) Append(dst []byte, t *Token) []byte {
-	var raw [512]byte
+	var raw [3*(maxTokenField+2) + 64]byte
 	b := raw[:0]
 	b = appendStr(b, t.Campaign)
 	b = appendStr(b, t.AuctionID)
@@ -46,6 +54,11 @@ func (s *Signer) Append(dst []byte, t *Token) []byte {
 	b = binary.AppendUvarint(b, uint64(t.BidMicros))
 	b = binary.AppendUvarint(b, uint64(t.Unix))
 	b = append(b, t.User[:]...)
+	var flags byte
+	if t.FirstPrice {
+		flags |= flagFirst
+	}
+	b = append(b, flags)
 	m := hmac.New(sha256.New, s.key)
 	m.Write(b)
 	b = m.Sum(b)[:len(b)+sigLen]
@@ -57,27 +70,33 @@ func (s *Signer) Append(dst []byte, t *Token) []byte {
 }
 
 func appendStr(b []byte, s string) []byte {
-	if len(s) > maxTokenFields {
-		s = s[:maxTokenFields]
+	if len(s) > maxTokenField {
+		s = s[:maxTokenField]
 	}
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
 
 // Parse decodes and verifies a token.
-func (s *Signer) Parse(enc string) (Token, error) {
+func (s *Signer) Parse(enc string) (Token, error) { return s.ParseBytes([]byte(enc)) }
+
+// ParseBytes decodes and verifies a token given as bytes (a URL query value).
+func (s *Signer) ParseBytes(enc []byte) (Token, error) {
 	var t Token
-	if len(enc) == 0 || len(enc) > 2048 {
+	if len(enc) == 0 || len(enc) > MaxTokenLen {
 		return t, ErrBadToken
 	}
-	b, err := base64.RawURLEncoding.DecodeString(enc)
-	if err != nil || len(b) < sigLen+1 {
+	var buf [MaxTokenLen]byte
+	n, err := base64.RawURLEncoding.Decode(buf[:], enc)
+	if err != nil || n < sigLen+1 {
 		return t, ErrBadToken
 	}
+	b := buf[:n]
 	body, sig := b[:len(b)-sigLen], b[len(b)-sigLen:]
 	m := hmac.New(sha256.New, s.key)
 	m.Write(body)
-	if !hmac.Equal(sig, m.Sum(nil)[:sigLen]) {
+	var sum [sha256.Size]byte
+	if !hmac.Equal(sig, m.Sum(sum[:0])[:sigLen]) {
 		return t, ErrBadSig
 	}
 	var ok bool
@@ -90,26 +109,27 @@ func (s *Signer) Parse(enc string) (Token, error) {
 	if t.ImpID, body, ok = readStr(body); !ok {
 		return t, ErrBadToken
 	}
-	v, n := binary.Uvarint(body)
-	if n <= 0 {
+	v, k := binary.Uvarint(body)
+	if k <= 0 || v > 1<<62 {
 		return t, ErrBadToken
 	}
-	t.BidMicros, body = int64(v), body[n:]
-	v, n = binary.Uvarint(body)
-	if n <= 0 {
+	t.BidMicros, body = int64(v), body[k:]
+	v, k = binary.Uvarint(body)
+	if k <= 0 || v > 1<<40 {
 		return t, ErrBadToken
 	}
-	t.Unix, body = int64(v), body[n:]
-	if len(body) != 16 {
+	t.Unix, body = int64(v), body[k:]
+	if len(body) != 17 {
 		return t, ErrBadToken
 	}
 	copy(t.User[:], body)
+	t.FirstPrice = body[16]&flagFirst != 0
 	return t, nil
 }
 
 func readStr(b []byte) (string, []byte, bool) {
 	l, n := binary.Uvarint(b)
-	if n <= 0 || l > uint64(len(b)-n) {
+	if n <= 0 || l > maxTokenField || l > uint64(len(b)-n) {
 		return "", nil, false
 	}
 	return string(b[n : n+int(l)]), b[n+int(l):], true

@@ -41,6 +41,9 @@ type serveConfig struct {
 	// GDPRVendorID is Chaser's IAB Global Vendor List id; default 0 (not
 	// registered: no bid on requests under GDPR). See bidder/consent.go.
 	GDPRVendorID uint16
+	// FXRates are exchange rates for bid floors in other currencies, units
+	// per USD ("EUR=0.92,KRW=1380"); default pacing.DefaultRates.
+	FXRates string
 
 	settings []setting // every flag's value and where it came from, for the start-up log
 }
@@ -57,6 +60,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.StringVar(&c.PublicURL, "public-url", "", "base URL of the public port in notices and clicks (default http://<bid-addr>)")
 	fs.BoolVar(&c.Demo, "demo", false, "seed a demo advertiser, feed, audience and campaign on first start")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.FXRates, "fx-rates", "", "exchange rates for bid floors, units per USD, e.g. EUR=0.92,KRW=1380 (default: built-in table)")
 	vendor := fs.Uint("gdpr-vendor-id", 0, "Chaser's IAB Global Vendor List id, whose TCF consent requests under GDPR must carry (0: not registered, no bid under GDPR)")
 	// Environment first, so command-line flags override it.
 	var envErr error
@@ -201,6 +205,13 @@ func runServe(args []string) error {
 		return err
 	}
 	defer app.Close()
+	if cfg.FXRates != "" {
+		rates, err := pacing.ParseRates(cfg.FXRates)
+		if err != nil {
+			return fmt.Errorf("--fx-rates: %w", err)
+		}
+		app.pacer.SetRates(rates)
+	}
 	if cfg.Demo {
 		if err := seedDemo(app, log); err != nil {
 			return fmt.Errorf("demo: %w", err)
@@ -232,7 +243,7 @@ type app struct {
 	campaigns *campaign.Store
 	audiences *audience.Manager
 	catalog   *creative.Catalog
-	ledger    *pacing.Ledger
+	pacer     *pacing.Pacer
 	public    *bidder.Server
 	admin     *admin.API
 }
@@ -260,21 +271,20 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 		return fail(err)
 	}
 	signer := pacing.NewSigner(secret)
-	if a.ledger, err = pacing.OpenLedger(db, signer, now); err != nil {
+	if a.pacer, err = pacing.New(db, signer, a.campaigns, pacing.Options{Now: now, Logger: log}); err != nil {
 		return fail(err)
 	}
 	a.public = bidder.New(bidder.Deps{Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
-		Ledger: a.ledger, Notices: signer, Clicks: creative.NewClickSigner(secret), BaseURL: publicURL, Now: now, Logger: log,
+		Pacer: a.pacer, Notices: signer, Clicks: creative.NewClickSigner(secret), BaseURL: publicURL, Now: now, Logger: log,
 		GDPRVendorID: o.gdprVendorID, Ready: a.ready.Load})
 	a.admin = admin.New(admin.Deps{DB: db, Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
-		Ledger: a.ledger, AdminToken: adminToken, Now: now, Logger: log,
+		Pacer: a.pacer, AdminToken: adminToken, Now: now, Logger: log,
 		Erasers: erasers(a, log), Ready: a.ready.Load})
 	return a, nil
 }
 
 // erasers are the stores POST /v1/privacy/erase must clear of a person, in
-// order. Hook: pacing's frequency counters join this list once they
-// implement admin.Eraser (Erase(audience.Pseudonym) error).
+// order: audiences and profiles, then pacing's frequency counters.
 func erasers(a *app, log *slog.Logger) []admin.Eraser {
 	var out []admin.Eraser
 	if e, ok := any(a.audiences).(admin.Eraser); ok {
@@ -282,8 +292,13 @@ func erasers(a *app, log *slog.Logger) []admin.Eraser {
 	} else {
 		log.Warn("audience.Manager has no Erase method in this build: POST /v1/privacy/erase answers 503")
 	}
-	return out
+	return append(out, eraseFunc(func(p audience.Pseudonym) error { return a.pacer.EraseUser(p) }))
 }
+
+// eraseFunc adapts a function to admin.Eraser.
+type eraseFunc func(audience.Pseudonym) error
+
+func (f eraseFunc) Erase(p audience.Pseudonym) error { return f(p) }
 
 // Close flushes and closes the store.
 func (a *app) Close() error {
@@ -322,6 +337,9 @@ func (a *app) ServeListeners(ctx context.Context, bl, al net.Listener) error {
 		}
 		errc <- nil
 	}()
+	pctx, pstop := context.WithCancel(context.Background())
+	pdone := make(chan struct{})
+	go func() { a.pacer.Run(pctx); close(pdone) }() // pacing controller, reservations, reports
 	a.ready.Store(true)
 	a.log.Info("chaser serving", "bid_addr", bl.Addr().String(), "admin_addr", al.Addr().String())
 	var serveErr error
@@ -339,5 +357,7 @@ func (a *app) ServeListeners(ctx context.Context, bl, al net.Listener) error {
 	if err := adminSrv.Shutdown(sctx); err != nil {
 		a.log.Warn("admin shutdown", "err", err)
 	}
+	pstop()
+	<-pdone // flushed before the caller closes the store
 	return serveErr
 }
