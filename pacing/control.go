@@ -11,6 +11,9 @@ import (
 	"github.com/chaser-dsp/chaser/store"
 )
 
+// controlDecay is the time constant of the controller's estimates.
+const controlDecay = 30 * 60.0
+
 // controller is the even-pacing controller of one campaign, run by Tick
 // under Pacer.tickMu.
 //
@@ -29,11 +32,15 @@ import (
 // throttle would fall short, the bid multiplier rises (×1.1 per interval, up
 // to MaxMultiplier); when well ahead, it comes back down to 1.
 type controller struct {
-	at                       int64 // unix of the last update; 0 before the first
-	matched, admitted, spent int64 // counters at the last update
-	supply                   float64
-	value                    float64 // spend micros per admitted request
-	haveValue                bool
+	at                                int64 // unix of the last update; 0 before the first
+	matched, admitted, spent, blocked int64 // counters at the last update
+	// Exponentially decayed sums (time constant controlDecay): matched
+	// requests and the curve's mass over the same intervals give the day's
+	// volume; spend and admitted requests give spend per admitted request.
+	mSum, fSum, sSum, aSum float64
+	supply                 float64 // matched requests per second, last estimate
+	value                  float64 // spend micros per admitted request
+	haveValue              bool
 
 	plan      plan
 	wasLive   bool
@@ -167,7 +174,7 @@ func (p *Pacer) tickCampaign(st *campState, c *campaign.Campaign, now time.Time,
 	}
 
 	interval := int64(p.o.ControlInterval / time.Second)
-	if ctl.at == 0 || unix-ctl.at >= interval {
+	if ctl.at == 0 || unix-ctl.at >= interval || ctl.plan.dayNum != num {
 		p.control(st, c, cfg, unix, live)
 	}
 	if unix-ctl.lastMarket >= interval {
@@ -193,11 +200,11 @@ func (p *Pacer) tickCampaign(st *campState, c *campaign.Campaign, now time.Time,
 // control updates one campaign's throttle and multiplier.
 func (p *Pacer) control(st *campState, c *campaign.Campaign, cfg *campCfg, unix int64, live bool) {
 	ctl := &st.ctl
-	matched, admitted, spent := st.matched.Load(), st.admitted.Load(), st.spentTotal.Load()
+	matched, admitted, spent, blocked := st.matched.Load(), st.admitted.Load(), st.spentTotal.Load(), st.blocked.Load()
 	first := ctl.at == 0
 	dt := float64(unix - ctl.at)
-	dM, dA, dS := matched-ctl.matched, admitted-ctl.admitted, spent-ctl.spent
-	ctl.at, ctl.matched, ctl.admitted, ctl.spent = unix, matched, admitted, spent
+	dM, dA, dS, dB := matched-ctl.matched, admitted-ctl.admitted, spent-ctl.spent, blocked-ctl.blocked
+	ctl.at, ctl.matched, ctl.admitted, ctl.spent, ctl.blocked = unix, matched, admitted, spent, blocked
 	spentDay := st.spentDay.Load()
 	dayStart, dayEnd := st.dayStart.Load(), st.dayEnd.Load()
 	ctl.budget = effectiveDaily(c, spentDay, spent, dayStart)
@@ -208,24 +215,25 @@ func (p *Pacer) control(st *campState, c *campaign.Campaign, cfg *campCfg, unix 
 		ctl.wasLive = live
 		return
 	}
-	if !first && dt > 0 {
-		if r := float64(dM) / dt; ctl.supply == 0 {
-			ctl.supply = r
-		} else {
-			ctl.supply = 0.5*ctl.supply + 0.5*r
-		}
-		if dA >= 20 && dS >= 0 {
-			v := float64(dS) / float64(dA)
-			if !ctl.haveValue {
-				ctl.value, ctl.haveValue = v, true
-			} else {
-				ctl.value = 0.7*ctl.value + 0.3*v
-			}
-		}
-	}
 	curve := st.curve.Load()
 	B := ctl.budget
 	pos := float64(unix - dayStart)
+	if !first && dt > 0 {
+		d := math.Exp(-dt / controlDecay)
+		// The day's volume: requests seen over the curve mass they came in.
+		if mass := curve.at(pos) - curve.at(pos-dt); mass > 0 {
+			ctl.mSum = ctl.mSum*d + float64(dM)
+			ctl.fSum = ctl.fSum*d + mass
+		}
+		// Spend per admitted request, from intervals the budget did not cut short.
+		if dB == 0 && dS >= 0 && live {
+			ctl.sSum = ctl.sSum*d + float64(dS)
+			ctl.aSum = ctl.aSum*d + float64(dA)
+			if ctl.aSum >= 20 {
+				ctl.value, ctl.haveValue = ctl.sSum/ctl.aSum, true
+			}
+		}
+	}
 	num := st.dayNum.Load()
 	if ctl.plan.dayNum != num || ctl.plan.budget != B || ctl.plan.cfg != cfg || (live && !ctl.wasLive) {
 		ctl.plan = plan{dayNum: num, cfg: cfg, budget: B, spent: spentDay, f: curve.at(pos)}
@@ -256,12 +264,10 @@ func (p *Pacer) control(st *campState, c *campaign.Campaign, cfg *campCfg, unix 
 	switch {
 	case desired <= 0:
 		thr = 0
-	case ctl.haveValue && ctl.value > 0 && ctl.supply > 0:
-		ratio := 1.0
-		if past := curve.at(pos) - curve.at(pos-T); past > 0 {
-			ratio = min(max((curve.at(pos+T)-curve.at(pos))/past, 0.5), 2)
-		}
-		thr = desired / (ctl.supply * T * ratio * ctl.value)
+	case ctl.haveValue && ctl.value > 0 && ctl.fSum > 0 && ctl.mSum > 0:
+		expected := ctl.mSum / ctl.fSum * (curve.at(pos+T) - curve.at(pos)) // requests next interval
+		ctl.supply = expected / T
+		thr = desired / (expected * ctl.value)
 	}
 	mult := st.multiplier()
 	switch {

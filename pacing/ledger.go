@@ -30,6 +30,7 @@ type Entry struct {
 	Day      int64 // yyyymmdd of the bid in the campaign's time zone
 	Cost     int64 // micros the impression cost (win, bill); ignored otherwise
 	Sync     bool  // durable before Apply returns
+	Now      int64 // arrival time, unix
 }
 
 // Applied says what a ledger entry changed.
@@ -156,11 +157,68 @@ type PebbleLedger struct {
 	totals map[string]int64
 	days   map[dayKey]int64
 	hours  map[hourKey]HourTotals
+	recent recentRecords
 }
 
 // NewPebbleLedger returns the ledger kept in db.
 func NewPebbleLedger(db *pebble.DB) *PebbleLedger {
 	return &PebbleLedger{db: db, totals: map[string]int64{}, days: map[dayKey]int64{}, hours: map[hourKey]HourTotals{}}
+}
+
+// recentRecords holds the notice records written in the last 5 to 10
+// minutes (two generations of maps), so the first notice of a fresh
+// auction — almost every notice — needs no Pebble lookup to learn that
+// there is no record yet. The maps are authoritative for auctions bid at
+// or after from: every record of such an auction was written by this
+// process (from is past the newest record hour in Pebble at open) and
+// recently enough to still be in a generation.
+type recentRecords struct {
+	from     int64 // authoritative for bid times ≥ from; 0 until the first Apply
+	genStart [2]int64
+	gens     [2]map[[16]byte]byte
+	cur      int
+}
+
+const recentGeneration = 300 // seconds
+
+func (l *PebbleLedger) initRecentLocked(now int64) error {
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: noticePrefix, UpperBound: store.PrefixEnd(noticePrefix)})
+	if err != nil {
+		return err
+	}
+	from := now + 1
+	if it.Last() && len(it.Key()) >= len(noticePrefix)+4 {
+		newest := int64(binary.BigEndian.Uint32(it.Key()[len(noticePrefix):]))
+		from = max(from, (newest+1)*3600)
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	r := &l.recent
+	r.from = from
+	r.gens = [2]map[[16]byte]byte{{}, {}}
+	r.genStart = [2]int64{now, now}
+	return nil
+}
+
+// lookup returns the record flags of auction k bid at bid, if memory knows.
+func (r *recentRecords) lookup(k [16]byte, bid int64) (byte, bool) {
+	if bid < r.from || bid < r.genStart[1-r.cur]+120 {
+		return 0, false
+	}
+	if f, ok := r.gens[r.cur][k]; ok {
+		return f, true
+	}
+	return r.gens[1-r.cur][k], true
+}
+
+func (r *recentRecords) store(k [16]byte, flags byte, now int64) {
+	if now-r.genStart[r.cur] >= recentGeneration {
+		r.cur = 1 - r.cur
+		r.gens[r.cur] = make(map[[16]byte]byte, len(r.gens[1-r.cur]))
+		r.genStart[r.cur] = now
+	}
+	r.gens[r.cur][k] = flags
 }
 
 func getInt(db pebble.Reader, k []byte) (int64, error) {
@@ -258,16 +316,23 @@ func (l *PebbleLedger) apply(e *Entry) (Applied, error) {
 	key := noticeRecKey(e.BidUnix, e.Auction)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var old byte
-	v, closer, err := l.db.Get(key)
-	switch {
-	case err == nil:
-		if len(v) > 0 {
-			old = v[0]
+	if l.recent.from == 0 {
+		if err := l.initRecentLocked(e.Now); err != nil {
+			return res, fmt.Errorf("ledger: find newest notice record: %w", err)
 		}
-		closer.Close()
-	case !errors.Is(err, pebble.ErrNotFound):
-		return res, fmt.Errorf("ledger: read notice record: %w", err)
+	}
+	old, known := l.recent.lookup(e.Auction, e.BidUnix)
+	if !known {
+		v, closer, err := l.db.Get(key)
+		switch {
+		case err == nil:
+			if len(v) > 0 {
+				old = v[0]
+			}
+			closer.Close()
+		case !errors.Is(err, pebble.ErrNotFound):
+			return res, fmt.Errorf("ledger: read notice record: %w", err)
+		}
 	}
 	if old&flag != 0 {
 		res.Duplicate, res.Settled = true, true
@@ -290,6 +355,7 @@ func (l *PebbleLedger) apply(e *Entry) (Applied, error) {
 	_ = b.Set(key, val, nil)
 	var total, day int64
 	var hour HourTotals
+	var err error
 	hourChanged := spend || flag == recImp
 	if spend {
 		if total, err = l.totalLocked(e.Campaign); err != nil {
@@ -318,6 +384,7 @@ func (l *PebbleLedger) apply(e *Entry) (Applied, error) {
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return res, fmt.Errorf("ledger: record %s notice: %w", e.Kind, err)
 	}
+	l.recent.store(e.Auction, rec, e.Now)
 	if spend {
 		l.totals[e.Campaign] = total
 		l.days[dayKey{e.Campaign, e.Day}] = day

@@ -220,6 +220,7 @@ type campState struct {
 	mult     atomic.Uint64 // float64 bits of the bid multiplier
 
 	matched, admitted, bids atomic.Int64 // since start, for the controller
+	blocked                 atomic.Int64 // admitted requests the budget then refused
 
 	minutes [2][dayMinutesMax]atomic.Int32 // matched requests per local minute, by day parity
 	curve   atomic.Pointer[trafficCurve]
@@ -461,6 +462,7 @@ func (h Handle) Reserve(price int64, firstPrice bool, now time.Time) bool {
 	st, c := h.st, h.cfg.c
 	unix := now.Unix()
 	if !st.res.tryReserve(impCost(price), unix, func(r int64) bool { return st.fits(c, r) }) {
+		st.blocked.Add(1)
 		return false
 	}
 	st.bids.Add(1)
@@ -520,7 +522,7 @@ func (p *Pacer) Notice(kind string, token []byte, price, minToWin int64) (Notice
 	}
 	cfg := st.config(c)
 	e := Entry{Kind: kind, Auction: AuctionKey(&t), Campaign: c.ID, BidUnix: t.Unix,
-		Day: dayOfUnix(t.Unix, cfg.loc), Sync: money}
+		Day: dayOfUnix(t.Unix, cfg.loc), Sync: money, Now: unix}
 	if money {
 		e.Cost = impCost(price)
 	}

@@ -86,6 +86,7 @@ func (h Handle) Quote(q Quote) (int64, string) {
 		return 0, ReasonFloor
 	}
 	if impCost(bid) > h.st.left(c) {
+		h.st.blocked.Add(1)
 		return 0, ReasonBudget
 	}
 	return bid, ""
