@@ -58,17 +58,18 @@ func curveFromHours(w []float64) (*trafficCurve, error) {
 		return nil, fmt.Errorf("pacing: default curve needs 24 hourly weights, got %d", len(w))
 	}
 	share := make([]float64, minutesPerDay)
+	sum := 0.0
 	for m := range share {
-		if w[m/60] < 0 || math.IsNaN(w[m/60]) || math.IsInf(w[m/60], 0) {
+		if w[m/60] < 0 || math.IsNaN(w[m/60]) || math.IsInf(w[m/60], 0) || w[m/60] > 1e9 {
 			return nil, errors.New("pacing: default curve weights must be finite and non-negative")
 		}
 		share[m] = w[m/60] / 60
+		sum += share[m]
 	}
-	c := curveFromShares(share, 0)
-	if c.cum[minutesPerDay] != 1 {
+	if sum <= 0 {
 		return nil, errors.New("pacing: default curve weights must not all be zero")
 	}
-	return c, nil
+	return curveFromShares(share, 0), nil
 }
 
 // at returns the share of the day's traffic before elapsed seconds into the

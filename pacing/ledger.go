@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -158,6 +159,9 @@ type PebbleLedger struct {
 	days   map[dayKey]int64
 	hours  map[hourKey]HourTotals
 	recent recentRecords
+	// unsynced counts durable entries applied whose WAL sync has not
+	// returned yet; a duplicate only waits for a sync when it is not zero.
+	unsynced atomic.Int64
 }
 
 // NewPebbleLedger returns the ledger kept in db.
@@ -174,6 +178,7 @@ func NewPebbleLedger(db *pebble.DB) *PebbleLedger {
 // recently enough to still be in a generation.
 type recentRecords struct {
 	from     int64 // authoritative for bid times ≥ from; 0 until the first Apply
+	dropped  int64 // records written before this were dropped from memory
 	genStart [2]int64
 	gens     [2]map[[16]byte]byte
 	cur      int
@@ -203,7 +208,9 @@ func (l *PebbleLedger) initRecentLocked(now int64) error {
 
 // lookup returns the record flags of auction k bid at bid, if memory knows.
 func (r *recentRecords) lookup(k [16]byte, bid int64) (byte, bool) {
-	if bid < r.from || bid < r.genStart[1-r.cur]+120 {
+	// A notice may arrive up to 60 s before its token's bid time (clock
+	// steps), so its record may predate the bid by as much.
+	if bid < r.from || (r.dropped > 0 && bid < r.dropped+60) {
 		return 0, false
 	}
 	if f, ok := r.gens[r.cur][k]; ok {
@@ -214,6 +221,7 @@ func (r *recentRecords) lookup(k [16]byte, bid int64) (byte, bool) {
 
 func (r *recentRecords) store(k [16]byte, flags byte, now int64) {
 	if now-r.genStart[r.cur] >= recentGeneration {
+		r.dropped = r.genStart[r.cur]
 		r.cur = 1 - r.cur
 		r.gens[r.cur] = make(map[[16]byte]byte, len(r.gens[1-r.cur]))
 		r.genStart[r.cur] = now
@@ -297,14 +305,23 @@ func (l *PebbleLedger) hourLocked(cmp string, hour int64) (HourTotals, error) {
 // Apply records one notice (see Ledger).
 func (l *PebbleLedger) Apply(e *Entry) (Applied, error) {
 	res, err := l.apply(e)
-	if err == nil && e.Sync {
-		// Durable before we answer, including when this notice is a
-		// duplicate of one whose own sync is still in flight.
-		if err := l.db.LogData(nil, pebble.Sync); err != nil {
-			return res, fmt.Errorf("ledger sync: %w", err)
-		}
+	if err != nil || !e.Sync {
+		return res, err
 	}
-	return res, err
+	// Durable before we answer. The WAL sync happens outside the mutex so
+	// concurrent notices share it. A duplicate waits for one too while any
+	// durable entry (perhaps its original) is still unsynced.
+	if res.Duplicate && l.unsynced.Load() == 0 {
+		return res, nil
+	}
+	err = l.db.LogData(nil, pebble.Sync)
+	if !res.Duplicate {
+		l.unsynced.Add(-1)
+	}
+	if err != nil {
+		return res, fmt.Errorf("ledger sync: %w", err)
+	}
+	return res, nil
 }
 
 func (l *PebbleLedger) apply(e *Entry) (Applied, error) {
@@ -383,6 +400,9 @@ func (l *PebbleLedger) apply(e *Entry) (Applied, error) {
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return res, fmt.Errorf("ledger: record %s notice: %w", e.Kind, err)
+	}
+	if e.Sync {
+		l.unsynced.Add(1)
 	}
 	l.recent.store(e.Auction, rec, e.Now)
 	if spend {

@@ -168,6 +168,9 @@ func New(db *pebble.DB, signer *Signer, camps CampaignSource, o Options) (*Pacer
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
+	if db == nil || signer == nil || camps == nil {
+		return nil, errors.New("pacing: New needs a database, a signer and a campaign source")
+	}
 	c0, err := curveFromHours(o.DefaultCurve)
 	if err != nil {
 		return nil, err
