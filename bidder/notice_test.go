@@ -35,7 +35,9 @@ func TestNoticeOutcomes(t *testing.T) {
 		u = strings.TrimPrefix(u, "https://bid.example")
 		return strings.NewReplacer(macros...).Replace(u)
 	}
-	win := func(price string) string { return path(b.NURL, "${AUCTION_PRICE}", price, "${AUCTION_MIN_TO_WIN}", "1.2") }
+	win := func(price string) string {
+		return path(b.NURL, "${AUCTION_PRICE}", price, "${AUCTION_MIN_TO_WIN}", "1.2")
+	}
 	tok := b.NURL[strings.Index(b.NURL, "t=")+2 : strings.Index(b.NURL, "&")]
 	forged := strings.Replace(win("1.5"), "t="+tok, "t="+tok[:10]+"x"+tok[11:], 1)
 	spend := func() int64 { _, total := f.deps.Pacer.Spend(&f.campaign); return total }

@@ -92,7 +92,9 @@ func TestCampaignReport(t *testing.T) {
 	s.admin("GET", "/v1/campaigns/cmp_nope/report", "", "", 404)
 
 	// Advertiser keys: own campaign yes, someone else's no.
-	key := func(adv string) string { return s.admin("POST", "/v1/advertisers/"+adv+"/keys", "", "", 201)["key"].(string) }
+	key := func(adv string) string {
+		return s.admin("POST", "/v1/advertisers/"+adv+"/keys", "", "", 201)["key"].(string)
+	}
 	for _, c := range []struct {
 		key  string
 		want int
