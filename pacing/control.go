@@ -187,9 +187,9 @@ func (p *Pacer) tickCampaign(st *campState, c *campaign.Campaign, now time.Time,
 	}
 	// Sample the pacing state into the hour's report.
 	s := st.slot(unix)
-	s.thrSum += st.throttleValue()
-	s.multSum += st.multiplier()
-	s.samples++
+	addFloat(&s.thrSum, st.throttleValue())
+	addFloat(&s.multSum, st.multiplier())
+	s.samples.Add(1)
 	if unix-ctl.lastSave >= 10 {
 		ctl.lastSave = unix
 		p.saveVolatile(st, unix, b)

@@ -20,11 +20,27 @@ type hourSlot struct {
 	matched atomic.Int64
 	bids    atomic.Int64
 	clicks  atomic.Int64
-	// Pacing state samples, written by Tick under Pacer.tickMu.
-	thrSum, multSum float64
-	samples         int64
-	flushed         [3]int64 // matched, bids, clicks at the last flush
-	flushedSamples  int64
+	// Pacing state samples (float64 bits), added by Tick.
+	thrSum, multSum atomic.Uint64
+	samples         atomic.Int64
+	// Tick's bookkeeping, under Pacer.tickMu.
+	flushedHour    int64
+	flushed        [3]int64 // matched, bids, clicks at the last flush
+	flushedSamples int64
+}
+
+func addFloat(u *atomic.Uint64, f float64) {
+	for {
+		old := u.Load()
+		if u.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+f)) {
+			return
+		}
+	}
+}
+
+func (s *hourSlot) values() slotValues {
+	return slotValues{s.matched.Load(), s.bids.Load(), s.clicks.Load(),
+		math.Float64frombits(s.thrSum.Load()), math.Float64frombits(s.multSum.Load()), s.samples.Load()}
 }
 
 // slot returns the report slot of unix's hour, resetting it if it still
@@ -40,19 +56,13 @@ func (st *campState) slot(unix int64) *hourSlot {
 		s.matched.Store(0)
 		s.bids.Store(0)
 		s.clicks.Store(0)
-		s.resetSamples()
+		s.thrSum.Store(0)
+		s.multSum.Store(0)
+		s.samples.Store(0)
 		s.hour.Store(h)
 	}
 	st.slotMu.Unlock()
 	return s
-}
-
-// resetSamples is only racy against Tick when Tick has not run for four
-// hours; it then loses at most some samples of an hour nobody flushed.
-func (s *hourSlot) resetSamples() {
-	s.thrSum, s.multSum, s.samples = 0, 0, 0
-	s.flushed = [3]int64{}
-	s.flushedSamples = 0
 }
 
 func reportKey(cmp string, hour int64) []byte {
@@ -92,12 +102,13 @@ func (p *Pacer) flushHours(st *campState, unix int64, b *pebble.Batch, all bool)
 		if h == 0 || h > unix/3600 {
 			continue
 		}
-		cur := [3]int64{s.matched.Load(), s.bids.Load(), s.clicks.Load()}
-		if !all && cur == s.flushed && s.samples == s.flushedSamples {
+		v := s.values()
+		cur := [3]int64{v.matched, v.bids, v.clicks}
+		if !all && h == s.flushedHour && cur == s.flushed && v.samples == s.flushedSamples {
 			continue
 		}
-		_ = b.Set(reportKey(st.id, h), encodeSlot(cur[0], cur[1], cur[2], s.thrSum, s.multSum, s.samples), nil)
-		s.flushed, s.flushedSamples = cur, s.samples
+		_ = b.Set(reportKey(st.id, h), encodeSlot(v.matched, v.bids, v.clicks, v.thrSum, v.multSum, v.samples), nil)
+		s.flushedHour, s.flushed, s.flushedSamples = h, cur, v.samples
 	}
 }
 
@@ -114,8 +125,10 @@ func (p *Pacer) loadHour(st *campState, hour int64) {
 		s.matched.Store(sv.matched)
 		s.bids.Store(sv.bids)
 		s.clicks.Store(sv.clicks)
-		s.thrSum, s.multSum, s.samples = sv.thrSum, sv.multSum, sv.samples
-		s.flushed, s.flushedSamples = [3]int64{sv.matched, sv.bids, sv.clicks}, sv.samples
+		s.thrSum.Store(math.Float64bits(sv.thrSum))
+		s.multSum.Store(math.Float64bits(sv.multSum))
+		s.samples.Store(sv.samples)
+		s.flushedHour, s.flushed, s.flushedSamples = hour, [3]int64{sv.matched, sv.bids, sv.clicks}, sv.samples
 	}
 }
 
@@ -201,14 +214,12 @@ func (p *Pacer) Report(id string, from, to time.Time) ([]ReportRow, error) {
 	}
 	// Live slots are newer than what was flushed.
 	if st := (*p.states.Load())[id]; st != nil {
-		p.tickMu.Lock()
 		for i := range st.hours {
 			s := &st.hours[i]
 			if h := s.hour.Load(); h >= h0 && h < h1 {
-				set(h, slotValues{s.matched.Load(), s.bids.Load(), s.clicks.Load(), s.thrSum, s.multSum, s.samples})
+				set(h, s.values())
 			}
 		}
-		p.tickMu.Unlock()
 	}
 	err = p.ledger.Hours(id, h0, h1, func(t HourTotals) {
 		r := &rows[t.Hour-h0]
