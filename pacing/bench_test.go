@@ -105,6 +105,7 @@ func BenchmarkNotice(b *testing.B) {
 	// ledger looks older auctions up in Pebble).
 	e.p.Notice(NoticeLoss, e.signer.Append(nil, &Token{Campaign: c.ID, AuctionID: "first", Unix: t0.Unix()}), -1, -1)
 	e.clock.Advance(time.Second)
+	var runs atomic.Int64
 	mint := func(prefix string, n int) [][]byte {
 		toks := make([][]byte, n)
 		for i := range toks {
@@ -114,7 +115,7 @@ func BenchmarkNotice(b *testing.B) {
 		return toks
 	}
 	run := func(b *testing.B, kind string, parallel bool) {
-		toks := mint(fmt.Sprint(kind, parallel, b.N), b.N)
+		toks := mint(fmt.Sprint(kind, parallel, b.N, "-", runs.Add(1), "-"), b.N)
 		price := int64(1_500_000)
 		if kind == NoticeLoss {
 			price = -1
@@ -146,7 +147,7 @@ func BenchmarkNotice(b *testing.B) {
 	b.Run("win-parallel", func(b *testing.B) { run(b, NoticeWin, true) })
 	b.Run("loss-serial", func(b *testing.B) { run(b, NoticeLoss, false) })
 	b.Run("duplicate-win", func(b *testing.B) {
-		tok := mint("dup", 1)[0]
+		tok := mint(fmt.Sprint("dup-", runs.Add(1)), 1)[0]
 		e.p.Notice(NoticeWin, tok, 1_000_000, -1)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -159,24 +160,36 @@ func BenchmarkNotice(b *testing.B) {
 
 // BenchmarkPacingSimDay runs the simulator at twice the test's volume (a
 // $80 budget, 240 k matched requests a day): one day to learn the curve,
-// then the measured day. It reports delivery, overshoot and the worst
-// hourly deviation from the target curve for BENCHMARKS.md.
+// then the measured day. It reports delivery, overshoot and the hourly
+// deviation from the target curve (worst of all hours, worst of the busy
+// hours carrying ≥ 2.5 % of the day, mean) for BENCHMARKS.md: the worst
+// over all runs, each with another seed (use -benchtime Nx).
 func BenchmarkPacingSimDay(b *testing.B) {
+	seed := uint64(0)
+	minDelivered, maxOver, worst, worstBusy, sumMean := math.Inf(1), int64(0), 0.0, 0.0, 0.0
 	for b.Loop() {
+		seed++
 		cfg := simDefaults()
-		cfg.days, cfg.budget, cfg.reqPerDay = 2, 80, 240_000
+		cfg.days, cfg.budget, cfg.reqPerDay, cfg.seed = 2, 80, 240_000, seed
 		s := runSim(b, cfg)
 		budget := campaign.Micros(cfg.budget)
 		d := &s.days[1]
-		worst, sumAbs := 0.0, 0.0
-		for _, dev := range s.hourDeviations(1, budget) {
+		shares := hourShares()
+		sumAbs := 0.0
+		for h, dev := range s.hourDeviations(1, budget) {
 			worst = math.Max(worst, math.Abs(dev))
+			if shares[h] >= 0.025 {
+				worstBusy = math.Max(worstBusy, math.Abs(dev))
+			}
 			sumAbs += math.Abs(dev)
 		}
-		b.ReportMetric(100*float64(d.spend)/float64(budget), "delivered_%")
-		b.ReportMetric(float64(max(d.spend-budget, 0)), "over_micros")
-		b.ReportMetric(100*worst, "worst_hour_dev_%")
-		b.ReportMetric(100*sumAbs/24, "mean_hour_dev_%")
-		b.ReportMetric(float64(d.wins), "wins")
+		sumMean += sumAbs / 24
+		minDelivered = math.Min(minDelivered, 100*float64(d.spend)/float64(budget))
+		maxOver = max(maxOver, d.spend-budget)
 	}
+	b.ReportMetric(minDelivered, "min_delivered_%")
+	b.ReportMetric(float64(max(maxOver, 0)), "max_over_micros")
+	b.ReportMetric(100*worst, "worst_hour_dev_%")
+	b.ReportMetric(100*worstBusy, "worst_busy_hour_dev_%")
+	b.ReportMetric(100*sumMean/float64(seed), "mean_hour_dev_%")
 }

@@ -62,7 +62,8 @@ type Options struct {
 	// bid multiplier. Default 1m.
 	ControlInterval time.Duration
 	// CatchUp is the time over which an even campaign makes up for being
-	// behind (or ahead of) its target curve. Default 30m.
+	// behind (or ahead of) its target curve. Default 5m: short enough that
+	// every hour tracks the curve, long enough not to chase noise.
 	CatchUp time.Duration
 	// MaxMultiplier bounds the bid multiplier even pacing applies when
 	// bidding on every matched request is not enough. Default 1.5; the
@@ -92,7 +93,7 @@ func (o *Options) setDefaults() error {
 		o.ControlInterval = time.Minute
 	}
 	if o.CatchUp == 0 {
-		o.CatchUp = 30 * time.Minute
+		o.CatchUp = 5 * time.Minute
 	}
 	if o.MaxMultiplier == 0 {
 		o.MaxMultiplier = 1.5

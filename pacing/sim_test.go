@@ -42,6 +42,8 @@ type simConfig struct {
 	seed        uint64
 	// at is called at the start of every simulated second.
 	at func(day int, sec int, s *simRun)
+	// opts configure the Pacer (clock and logger are the simulator's).
+	opts Options
 }
 
 type simDay struct {
@@ -81,7 +83,7 @@ func runSim(t testing.TB, cfg simConfig) *simRun {
 	c.Timezone = cfg.tz
 	c.Budget = campaign.Budget{DailyMicros: campaign.Micros(cfg.budget)}
 	c.Bid = campaign.Bid{BaseCPMMicros: campaign.Micros(cfg.baseCPM), MaxCPMMicros: campaign.Micros(cfg.maxCPM)}
-	e := newMemEnv(t, start, Options{}, c)
+	e := newMemEnv(t, start, cfg.opts, c)
 	s := &simRun{e: e, cfg: cfg, c: e.camps.get(c.ID), days: make([]simDay, cfg.days)}
 	r := rand.New(rand.NewPCG(cfg.seed, 42))
 
@@ -278,11 +280,12 @@ func TestPacingSimEven(t *testing.T) {
 	// Hourly spend against the target curve (budget × the hour's share of
 	// the day's traffic), once the curve is learned. Hours of the night
 	// carry about 1 % of the day, some 250 wins here, so Poisson noise
-	// alone is ±6 %: they are held to 20 %, the others to 10 %.
+	// alone is ±6 %: they are held to 15 %, the others to 10 % (over ten
+	// seeds the worst hour of all was 9.9 %; see BENCHMARKS.md).
 	shares := hourShares()
 	for day := 1; day < cfg.days && !quick(); day++ {
 		for h, dev := range s.hourDeviations(day, budget) {
-			if tol := map[bool]float64{true: 0.10, false: 0.20}[shares[h] >= 0.025]; math.Abs(dev) > tol {
+			if tol := map[bool]float64{true: 0.10, false: 0.15}[shares[h] >= 0.025]; math.Abs(dev) > tol {
 				t.Errorf("day %d hour %02d (%.1f%% of traffic): spend %+.1f%% off the target curve", day+1, h, 100*shares[h], 100*dev)
 			}
 		}
