@@ -92,12 +92,12 @@ func newAdminEnv(t testing.TB, lim AuthLimit) *adminEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	led, err := pacing.OpenLedger(db, pacing.NewSigner([]byte(opsSecret)), clk.Now)
+	pc, err := pacing.New(db, pacing.NewSigner([]byte(opsSecret)), cs, pacing.Options{Now: clk.Now, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &adminEnv{t: t, db: db, clock: clk, eraser: &recordingEraser{}}
-	e.deps = Deps{DB: db, Campaigns: cs, Audiences: am, Catalog: cat, Ledger: led, AdminToken: opsAdminToken,
+	e.deps = Deps{DB: db, Campaigns: cs, Audiences: am, Catalog: cat, Pacer: pc, AdminToken: opsAdminToken,
 		Now: clk.Now, Logger: log, Erasers: []Eraser{e.eraser}, AuthLimit: lim}
 	e.api = New(e.deps)
 	e.srv = httptest.NewServer(e.api)

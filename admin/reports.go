@@ -9,18 +9,19 @@ import (
 	"github.com/chaser-dsp/chaser/pacing"
 )
 
-// reportRow is one hour of GET /v1/campaigns/{id}/report. Money is in
-// currency units; throttle and bid_multiplier are the hour's averages of
-// the pacing controller (absent when it was not running).
+// reportRow is one hour of GET /v1/campaigns/{id}/report (ReportRow in
+// openapi.yaml). Money is in currency units; pacing_rate (the throttle: the
+// share of matched requests allowed to bid) and bid_multiplier are the
+// hour's averages of the pacing controller, absent when it was not running.
 type reportRow struct {
 	Hour        time.Time `json:"hour"`
-	Matched     int64     `json:"matched_requests"`
+	Matched     int64     `json:"requests_matched"`
 	Bids        int64     `json:"bids"`
 	Wins        int64     `json:"wins"`
 	Impressions int64     `json:"impressions"`
 	Clicks      int64     `json:"clicks"`
 	Spend       float64   `json:"spend"`
-	Throttle    *float64  `json:"throttle,omitempty"`
+	Throttle    *float64  `json:"pacing_rate,omitempty"`
 	Multiplier  *float64  `json:"bid_multiplier,omitempty"`
 }
 

@@ -269,16 +269,59 @@ func TestCrashSafety(t *testing.T) {
 	if len(auds.Audiences) != 1 || auds.Audiences[0].Size != 100 {
 		t.Fatalf("demo audience after crashes: %+v (want one audience of 100)", auds.Audiences)
 	}
-	for i := 1; i <= 100; i++ {
-		body := fmt.Sprintf(`{"id":"check-%d","imp":[{"id":"1","banner":{"w":300,"h":250}}],"user":{"buyeruid":"demo-user-%d"}}`, i, i)
-		resp, err := client.Post(p.bidURL+"/openrtb2/bid", "application/json", strings.NewReader(body))
+	// Membership, asked directly: bidding would also answer 204 for users the
+	// load above took to the demo campaign's frequency cap.
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = fmt.Sprintf(`{"type":"uid","value":"demo-user-%d"}`, i+1)
+	}
+	req, _ := http.NewRequest("POST", p.adminURL+"/v1/audiences/"+auds.Audiences[0].ID+"/contains",
+		strings.NewReader(`{"ids":[`+strings.Join(ids, ",")+`]}`))
+	req.Header.Set("Authorization", "Bearer "+crashToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var member struct {
+		Results []bool `json:"results"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&member)
+	resp.Body.Close()
+	if err != nil || len(member.Results) != 100 {
+		t.Fatalf("contains: %v %+v", err, member)
+	}
+	for i, in := range member.Results {
+		if !in {
+			t.Fatalf("demo-user-%d lost after crashes", i+1)
+		}
+	}
+	// And a member still gets a bid, or is held back by the frequency cap
+	// the load took it to (which survived the crashes too).
+	capped := func() string {
+		req, _ := http.NewRequest("GET", p.adminURL+"/metrics", nil)
+		r, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("demo-user-%d lost after crashes: status %d", i, resp.StatusCode)
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, `chaser_nobid_total{reason="frequency_cap"} `) {
+				return line
+			}
 		}
+		return ""
+	}
+	before := capped()
+	body := `{"id":"check-1","imp":[{"id":"1","banner":{"w":300,"h":250}}],"user":{"buyeruid":"demo-user-1"}}`
+	r, err := client.Post(p.bidURL+"/openrtb2/bid", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 && (r.StatusCode != 204 || capped() == before) {
+		t.Fatalf("bid for a member after crashes: status %d, frequency cap no-bids %q → %q", r.StatusCode, before, capped())
 	}
 	t.Logf("%d rounds, %d notices accepted, spend %d micros", rounds, len(accepted), got)
 }

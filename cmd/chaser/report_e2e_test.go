@@ -69,7 +69,7 @@ func TestCampaignReport(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]float64{"matched_requests": 1, "bids": 1, "wins": 1, "impressions": 1, "clicks": 1, "spend": 0.00125}
+	want := map[string]float64{"requests_matched": 1, "bids": 1, "wins": 1, "impressions": 1, "clicks": 1, "spend": 0.00125}
 	for k, v := range want {
 		if got[k] != v {
 			t.Fatalf("report row %v: %s = %v, want %v", got, k, got[k], v)

@@ -337,10 +337,10 @@ func (a *app) ServeListeners(ctx context.Context, bl, al net.Listener) error {
 		}
 		errc <- nil
 	}()
+	a.ready.Store(true)
 	pctx, pstop := context.WithCancel(context.Background())
 	pdone := make(chan struct{})
 	go func() { a.pacer.Run(pctx); close(pdone) }() // pacing controller, reservations, reports
-	a.ready.Store(true)
 	a.log.Info("chaser serving", "bid_addr", bl.Addr().String(), "admin_addr", al.Addr().String())
 	var serveErr error
 	select {
