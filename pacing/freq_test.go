@@ -104,3 +104,34 @@ func TestFrequencyOutOfOrderAndBounded(t *testing.T) {
 		t.Fatalf("unknown campaign counted %d", n)
 	}
 }
+
+// TestEraseUser: a person's frequency counts go, in memory and on disk;
+// other people's stay.
+func TestEraseUser(t *testing.T) {
+	e := newEnv(t, t0, Options{})
+	alice, bob := [16]byte{1}, [16]byte{2}
+	for _, cmp := range []string{"c1", "c2"} {
+		e.p.freq.Record(cmp, alice, t0)
+		e.p.freq.Record(cmp, bob, t0)
+	}
+	if err := e.p.EraseUser(alice); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.p.EraseUser(alice); err != nil {
+		t.Fatalf("erasing twice: %v", err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, cmp := range []string{"c1", "c2"} {
+			if n := e.p.freq.Count(cmp, alice, time.Hour, t0); n != 0 {
+				t.Fatalf("%s: erased user still counted %d in %s", when, n, cmp)
+			}
+			if n := e.p.freq.Count(cmp, bob, time.Hour, t0); n != 1 {
+				t.Fatalf("%s: other user counted %d in %s", when, n, cmp)
+			}
+		}
+	}
+	check("live")
+	e.restart()
+	check("after restart")
+}
