@@ -90,7 +90,7 @@ func newFixture(t testing.TB) *fixture {
 	}
 	c, err := cs.Create(campaign.Campaign{AdvertiserID: adv.ID, Name: "retarget", Currency: "USD", Pacing: campaign.PacingASAP,
 		Start:     time.Now().Add(-time.Hour),
-		Budget:    campaign.Budget{DailyMicros: campaign.Micros(100)},
+		Budget:    campaign.Budget{DailyMicros: campaign.Micros(1e6)}, // bids reserve budget until notices or 2 min: benchmarks must not run out
 		Bid:       campaign.Bid{BaseCPMMicros: campaign.Micros(2), MaxCPMMicros: campaign.Micros(5)},
 		Targeting: campaign.Targeting{Audiences: []string{aud.ID}, Countries: []string{"KOR"}},
 		Creative: campaign.Creative{Sizes: []campaign.Size{{W: 300, H: 250}, {W: 320, H: 50}, {W: 728, H: 90}, {W: 300, H: 600}},
