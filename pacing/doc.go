@@ -51,8 +51,10 @@
 // # Pacing
 //
 // asap bids on every matched request until the budget is spent. even
-// spreads the day's budget (the daily budget, or what is left of the total
-// over the days left) over the day in proportion to the campaign's traffic:
+// spreads the day's budget (the daily budget, no more than what is left of
+// the total; with only a total budget, what is left of it over the days to
+// the end date, or all of it today when there is none) over the day in
+// proportion to the campaign's traffic:
 // matched requests are counted per minute of the campaign's local day, and
 // each full day is folded into a learned curve (a flat or configured curve
 // until then). A controller run by Tick every ControlInterval sets a
