@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // Key prefixes, one per concept. See the package documentation.
@@ -35,6 +36,12 @@ func Open(dir string) (*pebble.DB, error) {
 	}
 	opts := &pebble.Options{
 		Logger: quietLogger{},
+	}
+	// Bloom filters on every level: most point lookups (a notice's auction
+	// record, a user's profile, a membership check) ask for keys that are
+	// absent, and without a filter each one reads data blocks.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
