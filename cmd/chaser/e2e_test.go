@@ -47,6 +47,12 @@ func startServer(t *testing.T, dir string) *server {
 	s := &server{t: t, app: a, bidURL: bidURL, adminURL: "http://" + al.Addr().String(), cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- a.ServeListeners(ctx, bl, al) }()
 	t.Cleanup(s.stop)
+	for deadline := time.Now().Add(10 * time.Second); !a.ready.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("server not ready after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return s
 }
 
