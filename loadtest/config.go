@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -327,4 +328,23 @@ func ParseBudget(s string) (cid string, amount float64, err error) {
 		return "", 0, fmt.Errorf("loadtest: budget %q: amount must be a non-negative number", s)
 	}
 	return cid, amount, nil
+}
+
+// ReadIDs reads one id a line, as for Traffic.KnownIFAs: blank lines and
+// lines starting with # are skipped, ids are trimmed and lower-cased (mobile
+// ad ids are normalised to lower case).
+func ReadIDs(r io.Reader) ([]string, error) {
+	var ids []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		ids = append(ids, strings.ToLower(line))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("loadtest: read ids: %w", err)
+	}
+	return ids, nil
 }

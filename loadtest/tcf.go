@@ -39,15 +39,15 @@ func tcfString(consent bool, at time.Time, cmpID uint64) string {
 	w.put(deci, 36) // Created
 	w.put(deci, 36) // LastUpdated
 	w.put(cmpID, 12)
-	w.put(1, 12)               // CmpVersion
-	w.put(1, 6)                // ConsentScreen
-	w.put(letters("EN"), 12)   // ConsentLanguage
-	w.put(150, 12)             // VendorListVersion
-	w.put(5, 6)                // TcfPolicyVersion (TCF 2.2)
-	w.put(1, 1)                // IsServiceSpecific
-	w.put(0, 1)                // UseNonStandardTexts
-	w.put(0, 12)               // SpecialFeatureOptIns
-	purposes := uint64(0)      // PurposesConsent, purpose 1 is the highest bit
+	w.put(1, 12)             // CmpVersion
+	w.put(1, 6)              // ConsentScreen
+	w.put(letters("EN"), 12) // ConsentLanguage
+	w.put(150, 12)           // VendorListVersion
+	w.put(5, 6)              // TcfPolicyVersion (TCF 2.2)
+	w.put(1, 1)              // IsServiceSpecific
+	w.put(0, 1)              // UseNonStandardTexts
+	w.put(0, 12)             // SpecialFeatureOptIns
+	purposes := uint64(0)    // PurposesConsent, purpose 1 is the highest bit
 	if consent {
 		purposes = 0xFFC000 // purposes 1–10
 	}
