@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -16,8 +17,12 @@ import (
 type NoopServer struct {
 	// URL is the server's base URL, e.g. "http://127.0.0.1:41234".
 	URL  string
+	ln   net.Listener
 	srv  *fasthttp.Server
 	done chan error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // StartNoop starts a NoopServer on addr ("127.0.0.1:0" picks a free port).
@@ -28,6 +33,7 @@ func StartNoop(addr string) (*NoopServer, error) {
 	}
 	s := &NoopServer{
 		URL: "http://" + ln.Addr().String(),
+		ln:  ln,
 		srv: &fasthttp.Server{
 			Name: "chaser-noop",
 			Handler: func(ctx *fasthttp.RequestCtx) {
@@ -42,9 +48,18 @@ func StartNoop(addr string) (*NoopServer, error) {
 	return s, nil
 }
 
-// Close stops the server and waits for it.
+// Close stops the server and waits for it. Calling it again does nothing.
 func (s *NoopServer) Close() error {
-	if err := s.srv.Shutdown(); err != nil {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *NoopServer) close() error {
+	err := s.srv.Shutdown()
+	// Shutdown does not know a listener Serve has not picked up yet; closing
+	// it ends Serve either way.
+	_ = s.ln.Close()
+	if err != nil {
 		return fmt.Errorf("loadtest: no-op server shutdown: %w", err)
 	}
 	if err := <-s.done; err != nil && !errors.Is(err, net.ErrClosed) {
