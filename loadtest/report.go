@@ -31,12 +31,18 @@ type Report struct {
 	SendRate   float64 `json:"send_qps"`
 
 	// Latency covers every answer and every timeout (at the time it was
-	// given up), not connection errors.
+	// given up), not connection errors. In open loop it runs from the due
+	// time when the request had to wait for a free connection, else from
+	// the send.
 	Latency Latency `json:"latency_ms"`
-	// ScheduleLag is how late requests left against their due time (open
-	// loop): large values mean the generator or the connection pool could
-	// not keep up, and that time is in Latency too.
-	ScheduleLag *Latency `json:"schedule_lag_ms,omitempty"`
+	// QueueDelay (open loop) is how long due requests waited for a free
+	// connection, all connections being busy with the bidder; it is part of
+	// Latency. Raise --connections if it is large and the bidder is fast.
+	QueueDelay *Latency `json:"queue_delay_ms,omitempty"`
+	// TimerLag (open loop) is how far the generator overslept due times
+	// (timer granularity, a busy machine); it is not part of Latency. Large
+	// values mean the machine could not keep the schedule.
+	TimerLag *Latency `json:"timer_lag_ms,omitempty"`
 
 	NoBids       int64   `json:"no_bids"` // 204s and 200s without bids
 	BidResponses int64   `json:"bid_responses"`
@@ -58,7 +64,7 @@ type Report struct {
 
 // Latency is a latency distribution in milliseconds.
 type Latency struct {
-	From  string  `json:"from"` // "due time" (open loop) or "send" (closed loop)
+	From  string  `json:"from"` // where the measured time starts
 	Count int64   `json:"count"`
 	Mean  float64 `json:"mean"`
 	P50   float64 `json:"p50"`
@@ -188,9 +194,13 @@ func (r *Report) WriteText(w io.Writer) error {
 	l := r.Latency
 	fmt.Fprintf(&b, "  latency      p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (from %s, %d samples)\n",
 		fmtMs(l.P50), fmtMs(l.P90), fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max), l.From, l.Count)
-	if s := r.ScheduleLag; s != nil {
-		fmt.Fprintf(&b, "  send lag     p50 %s  p99 %s  max %s  (generator behind its schedule)\n",
-			fmtMs(s.P50), fmtMs(s.P99), fmtMs(s.Max))
+	if q := r.QueueDelay; q != nil {
+		fmt.Fprintf(&b, "  queued       p50 %s  p99 %s  max %s  (due while all connections were busy; in latency)\n",
+			fmtMs(q.P50), fmtMs(q.P99), fmtMs(q.Max))
+	}
+	if o := r.TimerLag; o != nil {
+		fmt.Fprintf(&b, "  timer lag    p50 %s  p99 %s  max %s  (generator overslept; not in latency)\n",
+			fmtMs(o.P50), fmtMs(o.P99), fmtMs(o.Max))
 	}
 	fmt.Fprintf(&b, "  bids         %d bids in %d answers, %d no-bids: bid rate %.1f%%\n",
 		r.Bids, r.BidResponses, r.NoBids, r.BidRate*100)

@@ -117,7 +117,7 @@ func TestRunCountsExactly(t *testing.T) {
 			if rep.Check == nil || !rep.Check.Passed || len(rep.Violations) != 0 {
 				t.Errorf("check: %+v, violations %+v", rep.Check, rep.Violations)
 			}
-			if rep.Latency.Count != rep.Answered || rep.Latency.From != "due time" || rep.ScheduleLag == nil {
+			if rep.Latency.Count != rep.Answered || !strings.Contains(rep.Latency.From, "due time") || rep.QueueDelay == nil || rep.TimerLag == nil {
 				t.Errorf("latency: %+v", rep.Latency)
 			}
 			if !strings.Contains(rep.SampleAdm, `data-price="`) || strings.Contains(rep.SampleAdm, "${") {
@@ -162,7 +162,7 @@ func TestRunClosedLoop(t *testing.T) {
 	if rep.Wins != rep.Bids || rep.Wins != int64(got.winFirst) || rep.Wins != int64(got.wantWins) {
 		t.Errorf("wins %d of %d bids, %d win notices", rep.Wins, rep.Bids, got.winFirst)
 	}
-	if rep.ScheduleLag != nil || rep.Latency.From != "send" {
+	if rep.QueueDelay != nil || rep.TimerLag != nil || rep.Latency.From != "send" {
 		t.Errorf("closed loop latency: %+v", rep.Latency)
 	}
 }

@@ -155,6 +155,7 @@ func (r *runner) worker(ctx context.Context, idx int) {
 	for {
 		n := r.seq.Add(1) - 1
 		var due time.Time
+		claimed := time.Now()
 		if r.open {
 			due = r.start.Add(time.Duration(float64(n) * r.interval))
 			if !due.Before(r.end) {
@@ -192,24 +193,29 @@ func (r *runner) worker(ctx context.Context, idx int) {
 		sent := time.Now()
 		r.c.requests.Add(1)
 		err := r.client.DoTimeout(req, resp, r.cfg.TMax)
-		took := time.Since(sent)
-		latency, lag := took, time.Duration(0)
-		if r.open {
-			lag = max(sent.Sub(due), 0)
-			latency = took + lag
+		tm := timing{latency: time.Since(sent)}
+		if r.open && claimed.After(due) {
+			// The request was due while every connection was busy: the wait
+			// is the bidder's doing and counts (no coordinated omission).
+			tm.queued = claimed.Sub(due)
+			tm.latency += sent.Sub(due)
+		} else if r.open {
+			// The generator slept past the due time: its own jitter, reported
+			// apart and not charged to the bidder.
+			tm.oversent = max(sent.Sub(due), 0)
 		}
 
 		if err != nil {
 			if isTimeout(err) {
 				r.c.timeouts.Add(1)
-				sh.record(latency, lag, r.open)
+				sh.record(tm, r.open)
 			} else {
 				r.c.connErrors.Add(1)
 				r.noteError(err)
 			}
 			continue
 		}
-		sh.record(latency, lag, r.open)
+		sh.record(tm, r.open)
 		found = found[:0]
 		if len(resp.Header.Peek("x-openrtb-version")) == 0 {
 			found = append(found, finding{VMissingVersion, fmt.Sprintf("request %s: HTTP %d", id[:], resp.StatusCode())})
@@ -433,11 +439,12 @@ func ratio(a, b int64) float64 {
 }
 
 func (r *runner) report(elapsed time.Duration, unsent int64) *Report {
-	total, lag := newHistogram(), newHistogram()
+	total, queued, oversent := newHistogram(), newHistogram(), newHistogram()
 	for _, s := range r.shards {
 		s.mu.Lock()
 		total.Merge(s.total)
-		lag.Merge(s.lag)
+		queued.Merge(s.queued)
+		oversent.Merge(s.oversent)
 		s.mu.Unlock()
 	}
 	c := &r.c
@@ -450,9 +457,9 @@ func (r *runner) report(elapsed time.Duration, unsent int64) *Report {
 	}
 	if r.open {
 		rep.QPS = r.cfg.QPS
-		rep.Latency = summarize(total, "due time")
-		l := summarize(lag, "due time")
-		rep.ScheduleLag = &l
+		rep.Latency = summarize(total, "send, or due time if queued")
+		q, o := summarize(queued, "due time"), summarize(oversent, "due time")
+		rep.QueueDelay, rep.TimerLag = &q, &o
 	} else {
 		rep.Latency = summarize(total, "send")
 	}

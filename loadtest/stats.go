@@ -20,6 +20,7 @@ const (
 
 func newHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, maxLatencyMicros, 3) }
 
+// micros converts d for a histogram; values below 1µs count as 1µs.
 func micros(d time.Duration) int64 {
 	v := d.Microseconds()
 	return min(max(v, 1), maxLatencyMicros)
@@ -31,20 +32,29 @@ type shard struct {
 	mu       sync.Mutex
 	total    *hdrhistogram.Histogram // latency over the run
 	interval *hdrhistogram.Histogram // latency since the last progress line
-	lag      *hdrhistogram.Histogram // open loop: actual send minus due time
+	queued   *hdrhistogram.Histogram // open loop: due request waiting for a free connection
+	oversent *hdrhistogram.Histogram // open loop: timer oversleep of the generator
 }
 
 func newShard() *shard {
-	return &shard{total: newHistogram(), interval: newHistogram(), lag: newHistogram()}
+	return &shard{total: newHistogram(), interval: newHistogram(), queued: newHistogram(), oversent: newHistogram()}
 }
 
-func (s *shard) record(latency time.Duration, lag time.Duration, withLag bool) {
-	v := micros(latency)
+// timing is how one request went, in the terms of the histograms.
+type timing struct {
+	latency  time.Duration
+	queued   time.Duration // open loop only
+	oversent time.Duration // open loop only
+}
+
+func (s *shard) record(t timing, open bool) {
+	v := micros(t.latency)
 	s.mu.Lock()
 	_ = s.total.RecordValue(v)
 	_ = s.interval.RecordValue(v)
-	if withLag {
-		_ = s.lag.RecordValue(micros(lag))
+	if open {
+		_ = s.queued.RecordValue(micros(t.queued))
+		_ = s.oversent.RecordValue(micros(t.oversent))
 	}
 	s.mu.Unlock()
 }
