@@ -7,9 +7,10 @@
 //     requests (site and app, banner and native imps, floors, geo, device,
 //     consent signals, known and unknown users, some gzip bodies), each sent
 //     with a fresh, unique request id patched into the pre-encoded bytes;
-//   - rate control: open loop at a target rate (latency measured from the
-//     intended send time, so a slow bidder shows as latency and not as a
-//     slower generator) or closed loop at maximum throughput;
+//   - rate control: open loop at a target rate (requests that fall due while
+//     every connection is busy are measured from their due time, so a slow
+//     bidder shows as latency and not as a slower generator) or closed loop
+//     at maximum throughput;
 //   - the exchange simulation: a first- or second-price auction against a
 //     competing price drawn from a log-normal distribution, OpenRTB macro
 //     substitution, and win (with duplicates and late ones), billing and
@@ -20,6 +21,29 @@
 //   - the baseline: a no-op fasthttp handler measured with the same settings
 //     in the same run, so a bidder's throughput is stated as a share of the
 //     ceiling on the same machine.
+//
+// # Reading the report
+//
+//   - requests are sent; answered are 200s and 204s. Throughput is answered
+//     per second from the first due send to the last answer.
+//   - latency is HDR-recorded (3 significant digits) for every answer and
+//     every timeout, never for connection errors. In open loop a request that
+//     fell due while every connection was busy is measured from its due time
+//     (the wait shows as "queued"); the generator oversleeping a due time is
+//     reported as "timer lag" and not charged to the bidder.
+//   - bid rate is answers with at least one bid over requests; win rate is
+//     won bids over bids. A bid wins its imp's auction when it is valid, at
+//     least the floor, the highest of the bidder's bids for the imp and
+//     strictly above the competing price.
+//   - spend is Σ clearing CPM / 1000 per campaign (Bid.cid), in the
+//     response's currency.
+//   - notices count requests fired: win (first nurl, including late ones),
+//     duplicate win, bill (burl) and loss (lurl). Failed means a transport
+//     error or a status of 400 or more.
+//   - violations are always counted; with Config.Check they fail the run,
+//     as do HTTP error statuses, undecodable 200s, campaigns over budget,
+//     no answer at all, or connection errors and timeouts above
+//     Config.MaxErrorShare of requests.
 //
 // The binary cmd/chaser-load is a thin wrapper that turns flags into a
 // [Config] and calls [Run] or [RunBaseline]. Nothing here reads flags or

@@ -44,6 +44,10 @@ func RunPool(ctx context.Context, cfg Config, pool *Pool) (*Report, error) {
 	return r.run(ctx), nil
 }
 
+// connErrorPause is how long a closed-loop connection rests after a
+// connection error.
+const connErrorPause = 10 * time.Millisecond
+
 type runner struct {
 	cfg      Config
 	pool     *Pool
@@ -212,6 +216,15 @@ func (r *runner) worker(ctx context.Context, idx int) {
 			} else {
 				r.c.connErrors.Add(1)
 				r.noteError(err)
+				if !r.open {
+					// Closed loop would otherwise spin on a dead target.
+					timer.Reset(connErrorPause)
+					select {
+					case <-timer.C:
+					case <-ctx.Done():
+						return
+					}
+				}
 			}
 			continue
 		}

@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/chaser-dsp/chaser/loadtest"
@@ -34,8 +35,9 @@ func main() {
 
 // options are the flags that are not part of loadtest.Config.
 type options struct {
-	json     bool
-	baseline bool
+	json       bool
+	baseline   bool
+	cpuProfile string
 }
 
 type budgetFlag map[string]float64
@@ -104,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (loadtest.Config, options, erro
 	fs.BoolVar(&opt.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&opt.baseline, "baseline", false, "first measure a no-op fasthttp handler on loopback with the same settings, and report the target's throughput as a share of it")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	fs.StringVar(&opt.cpuProfile, "cpuprofile", "", "write a CPU profile of chaser-load itself to this file (is the generator the bottleneck?)")
 
 	if err := fs.Parse(args); err != nil {
 		return cfg, opt, err
@@ -153,6 +156,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if opt.cpuProfile != "" {
+		f, err := os.Create(opt.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "chaser-load:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "chaser-load:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var report interface {
 		WriteText(io.Writer) error
