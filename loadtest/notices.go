@@ -56,11 +56,10 @@ type notifier struct {
 func newNotifier(cfg NoticeConfig) *notifier {
 	n := &notifier{
 		client: &fasthttp.Client{
-			Name:                     "chaser-load",
-			MaxConnsPerHost:          cfg.Workers * 2,
-			MaxIdleConnDuration:      10 * time.Second,
-			NoDefaultUserAgentHeader: false,
-			DisablePathNormalizing:   true,
+			Name:                   "chaser-load",
+			MaxConnsPerHost:        cfg.Workers * 2,
+			MaxIdleConnDuration:    10 * time.Second,
+			DisablePathNormalizing: true,
 		},
 		timeout: cfg.Timeout,
 		jobs:    make(chan chain, cfg.Queue),
