@@ -1,10 +1,15 @@
 package loadtest
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,10 +73,105 @@ func (s *NoopServer) close() error {
 	return nil
 }
 
-// RunBaseline measures a NoopServer on loopback and then cfg.Target, with the
-// same settings and the same request pool, and states the target's
-// throughput as a share of the no-op ceiling. Only the target run is checked.
-func RunBaseline(ctx context.Context, cfg Config) (*Comparison, error) {
+// NoopStarter starts the server a baseline run measures. It returns the
+// server's base URL and a function that stops it.
+type NoopStarter func(ctx context.Context) (url string, stop func() error, err error)
+
+// InProcessNoop is a NoopStarter that runs a NoopServer in this process, on
+// loopback. It shares this process's runtime with the generator, which a
+// bidder in its own process does not: prefer ChildNoop for a fair ratio.
+func InProcessNoop(context.Context) (string, func() error, error) {
+	s, err := StartNoop("127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	return s.URL, s.Close, nil
+}
+
+// ChildNoop returns a NoopStarter that runs the no-op server in a child
+// process, set up like the bidder it is compared with: its own process,
+// runtime and share of the CPU. path and args must make the child call
+// ServeNoop (chaser-load does so for --noop-server ADDR). The child stops
+// when its standard input closes, so it cannot outlive this process.
+func ChildNoop(path string, args ...string) NoopStarter {
+	return func(ctx context.Context) (string, func() error, error) {
+		cmd := exec.Command(path, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return "", nil, fmt.Errorf("loadtest: no-op child: %w", err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return "", nil, fmt.Errorf("loadtest: no-op child: %w", err)
+		}
+		if err := cmd.Start(); err != nil {
+			return "", nil, fmt.Errorf("loadtest: no-op child: %w", err)
+		}
+		exited := make(chan error, 1)
+		stop := func() error {
+			_ = stdin.Close()
+			select {
+			case err := <-exited:
+				return err
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				return fmt.Errorf("loadtest: no-op child pid %d did not stop; killed it", cmd.Process.Pid)
+			}
+		}
+		urls := make(chan string, 1)
+		go func() {
+			line, _ := bufio.NewReader(stdout).ReadString('\n')
+			urls <- strings.TrimSpace(line)
+			_, _ = io.Copy(io.Discard, stdout)
+			exited <- cmd.Wait()
+		}()
+		select {
+		case u := <-urls:
+			if strings.HasPrefix(u, "http://") {
+				return u, stop, nil
+			}
+			err = fmt.Errorf("loadtest: no-op child said %q: %s", u, strings.TrimSpace(stderr.String()))
+		case <-time.After(10 * time.Second):
+			err = errors.New("loadtest: no-op child did not start within 10s")
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		_ = stop()
+		return "", nil, err
+	}
+}
+
+// ServeNoop is the child's side of ChildNoop: it serves a NoopServer on
+// addr, writes its URL and a newline to out, and returns when ctx is done or
+// parent (the child's standard input) reaches its end.
+func ServeNoop(ctx context.Context, addr string, out io.Writer, parent io.Reader) error {
+	s, err := StartNoop(addr)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(out, s.URL); err != nil {
+		_ = s.Close()
+		return fmt.Errorf("loadtest: no-op server: %w", err)
+	}
+	gone := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, parent)
+		close(gone)
+	}()
+	select {
+	case <-ctx.Done():
+	case <-gone:
+	}
+	return s.Close()
+}
+
+// RunBaseline measures a no-op server started by start (InProcessNoop when
+// nil) and then cfg.Target, with the same settings and the same request
+// pool, and states the target's throughput as a share of the no-op ceiling.
+// Only the target run is checked.
+func RunBaseline(ctx context.Context, cfg Config, start NoopStarter) (*Comparison, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -79,16 +179,19 @@ func RunBaseline(ctx context.Context, cfg Config) (*Comparison, error) {
 	if err != nil {
 		return nil, err
 	}
-	noop, err := StartNoop("127.0.0.1:0")
+	if start == nil {
+		start = InProcessNoop
+	}
+	noopURL, stop, err := start(ctx)
 	if err != nil {
 		return nil, err
 	}
 	bcfg := cfg
-	bcfg.Target, bcfg.Path = noop.URL, "/openrtb2/bid"
+	bcfg.Target, bcfg.Path = noopURL, "/openrtb2/bid"
 	bcfg.Check, bcfg.Budgets = false, nil
 	bcfg.Label = "baseline"
 	base, err := RunPool(ctx, bcfg, pool)
-	if cerr := noop.Close(); err == nil {
+	if cerr := stop(); err == nil {
 		err = cerr
 	}
 	if err != nil {

@@ -262,7 +262,7 @@ func TestRunBaseline(t *testing.T) {
 	cfg.Duration = 300 * time.Millisecond
 	cfg.Connections = 4
 	cfg.Notices.LateShare = 0
-	c, err := RunBaseline(context.Background(), cfg)
+	c, err := RunBaseline(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

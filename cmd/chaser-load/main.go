@@ -30,7 +30,7 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // options are the flags that are not part of loadtest.Config.
@@ -38,6 +38,7 @@ type options struct {
 	json       bool
 	baseline   bool
 	cpuProfile string
+	noopServer string // serve the no-op baseline server (as the child of a --baseline run)
 }
 
 type budgetFlag map[string]float64
@@ -104,8 +105,9 @@ func parseFlags(args []string, stderr io.Writer) (loadtest.Config, options, erro
 	fs.Var(budgets, "budget", "campaign=amount: most the campaign (Bid.cid) may spend, currency units (repeatable; with --check)")
 	fs.Float64Var(&cfg.MaxErrorShare, "max-error-share", cfg.MaxErrorShare, "with --check, share of requests allowed to end in connection errors or timeouts")
 	fs.BoolVar(&opt.json, "json", false, "print the report as JSON")
-	fs.BoolVar(&opt.baseline, "baseline", false, "first measure a no-op fasthttp handler on loopback with the same settings, and report the target's throughput as a share of it")
+	fs.BoolVar(&opt.baseline, "baseline", false, "first measure a no-op fasthttp handler (in a child process, on loopback) with the same settings, and report the target's throughput as a share of it")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	fs.StringVar(&opt.noopServer, "noop-server", "", "internal: serve the no-op baseline server on this address until stdin closes")
 	fs.StringVar(&opt.cpuProfile, "cpuprofile", "", "write a CPU profile of chaser-load itself to this file (is the generator the bottleneck?)")
 
 	if err := fs.Parse(args); err != nil {
@@ -142,10 +144,13 @@ func parseFlags(args []string, stderr io.Writer) (loadtest.Config, options, erro
 	if !*quiet {
 		cfg.Progress = stderr
 	}
+	if opt.noopServer != "" {
+		return cfg, opt, nil
+	}
 	return cfg, opt, cfg.Validate()
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg, opt, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -156,6 +161,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if opt.noopServer != "" {
+		if err := loadtest.ServeNoop(ctx, opt.noopServer, stdout, stdin); err != nil {
+			fmt.Fprintln(stderr, "chaser-load:", err)
+			return 2
+		}
+		return 0
+	}
 	if opt.cpuProfile != "" {
 		f, err := os.Create(opt.cpuProfile)
 		if err != nil {
@@ -175,7 +187,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Failed() bool
 	}
 	if opt.baseline {
-		report, err = loadtest.RunBaseline(ctx, cfg)
+		// The no-op server runs as a child process, like the bidder it is
+		// compared with; in process only if this binary cannot be found.
+		var start loadtest.NoopStarter
+		if exe, err := os.Executable(); err == nil {
+			start = loadtest.ChildNoop(exe, "--noop-server", "127.0.0.1:0")
+		}
+		report, err = loadtest.RunBaseline(ctx, cfg, start)
 	} else {
 		report, err = loadtest.Run(ctx, cfg)
 	}

@@ -4,12 +4,22 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chaser-dsp/chaser/loadtest"
 )
+
+// TestMain lets the test binary stand in for chaser-load as the --baseline
+// child: ChildNoop starts os.Executable(), which here is the test binary.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "--noop-server" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
 
 func TestParseFlags(t *testing.T) {
 	tests := []struct {
@@ -87,7 +97,7 @@ func TestRunEndToEnd(t *testing.T) {
 	common := []string{"--target", noop.URL, "--duration", "300ms", "--qps", "200", "--pool", "200", "--connections", "4"}
 
 	var out, errOut bytes.Buffer
-	if code := run(append(common, "--json", "--check"), &out, &errOut); code != 0 {
+	if code := run(append(common, "--json", "--check"), nil, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 	var rep loadtest.Report
@@ -100,10 +110,10 @@ func TestRunEndToEnd(t *testing.T) {
 
 	out.Reset()
 	errOut.Reset()
-	if code := run(append(common, "--baseline", "--quiet"), &out, &errOut); code != 0 {
+	if code := run(append(common, "--baseline", "--quiet"), nil, &out, &errOut); code != 0 {
 		t.Fatalf("baseline exit %d\n%s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), "of the no-op baseline") {
+	if !strings.Contains(out.String(), "of the no-op baseline") || !strings.Contains(out.String(), "[baseline]") {
 		t.Errorf("baseline report:\n%s", out.String())
 	}
 
@@ -113,11 +123,11 @@ func TestRunEndToEnd(t *testing.T) {
 	noop.Close()
 	out.Reset()
 	errOut.Reset()
-	code := run([]string{"--target", url, "--duration", "100ms", "--qps", "100", "--pool", "50", "--check", "--quiet", "--budget", "cmp_x=0"}, &out, &errOut)
+	code := run([]string{"--target", url, "--duration", "100ms", "--qps", "100", "--pool", "50", "--check", "--quiet", "--budget", "cmp_x=0"}, nil, &out, &errOut)
 	if code != 1 || !strings.Contains(out.String(), "FAILED") || !strings.Contains(out.String(), "connection") {
 		t.Errorf("exit %d\n%s", code, out.String())
 	}
-	if code := run([]string{"--qps", "-1"}, &out, &errOut); code != 2 {
+	if code := run([]string{"--qps", "-1"}, nil, &out, &errOut); code != 2 {
 		t.Errorf("bad flags: exit %d", code)
 	}
 }
