@@ -117,6 +117,7 @@ func ChildNoop(path string, args ...string) NoopStarter {
 				return err
 			case <-time.After(10 * time.Second):
 				_ = cmd.Process.Kill()
+				<-exited
 				return fmt.Errorf("loadtest: no-op child pid %d did not stop; killed it", cmd.Process.Pid)
 			}
 		}
@@ -127,18 +128,22 @@ func ChildNoop(path string, args ...string) NoopStarter {
 			_, _ = io.Copy(io.Discard, stdout)
 			exited <- cmd.Wait()
 		}()
+		var said string
 		select {
-		case u := <-urls:
-			if strings.HasPrefix(u, "http://") {
-				return u, stop, nil
+		case said = <-urls:
+			if strings.HasPrefix(said, "http://") {
+				return said, stop, nil
 			}
-			err = fmt.Errorf("loadtest: no-op child said %q: %s", u, strings.TrimSpace(stderr.String()))
+			err = fmt.Errorf("loadtest: no-op child did not start (said %q)", said)
 		case <-time.After(10 * time.Second):
 			err = errors.New("loadtest: no-op child did not start within 10s")
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
-		_ = stop()
+		_ = stop() // after which stderr is complete and ours to read
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			err = fmt.Errorf("%w: %s", err, msg)
+		}
 		return "", nil, err
 	}
 }
