@@ -110,16 +110,20 @@ func ChildNoop(path string, args ...string) NoopStarter {
 			return "", nil, fmt.Errorf("loadtest: no-op child: %w", err)
 		}
 		exited := make(chan error, 1)
+		var once sync.Once
+		var stopErr error
 		stop := func() error {
-			_ = stdin.Close()
-			select {
-			case err := <-exited:
-				return err
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-				return fmt.Errorf("loadtest: no-op child pid %d did not stop; killed it", cmd.Process.Pid)
-			}
+			once.Do(func() {
+				_ = stdin.Close()
+				select {
+				case stopErr = <-exited:
+				case <-time.After(10 * time.Second):
+					_ = cmd.Process.Kill()
+					<-exited
+					stopErr = fmt.Errorf("loadtest: no-op child pid %d did not stop; killed it", cmd.Process.Pid)
+				}
+			})
+			return stopErr
 		}
 		urls := make(chan string, 1)
 		go func() {
