@@ -7,10 +7,10 @@
 //     requests (site and app, banner and native imps, floors, geo, device,
 //     consent signals, known and unknown users, some gzip bodies), each sent
 //     with a fresh, unique request id patched into the pre-encoded bytes;
-//   - rate control: open loop at a target rate (requests that fall due while
-//     every connection is busy are measured from their due time, so a slow
-//     bidder shows as latency and not as a slower generator) or closed loop
-//     at maximum throughput;
+//   - rate control: open loop at a target rate (a request that falls due
+//     while its connection still waits for the bidder is charged the wait,
+//     so a slow bidder shows as latency and not as a slower generator) or
+//     closed loop at maximum throughput;
 //   - the exchange simulation: a first- or second-price auction against a
 //     competing price drawn from a log-normal distribution, OpenRTB macro
 //     substitution, and win (with duplicates and late ones), billing and
@@ -28,9 +28,9 @@
 //     per second from the first due send to the last answer.
 //   - latency is HDR-recorded (3 significant digits) for every answer and
 //     every timeout, never for connection errors. In open loop a request that
-//     fell due while every connection was busy is measured from its due time
-//     (the wait shows as "queued"); the generator oversleeping a due time is
-//     reported as "timer lag" and not charged to the bidder.
+//     fell due while its connection was still waiting for the bidder is
+//     charged that wait (shown as "queued"); a late send on a free connection
+//     is the generator's own delay, shown as "timer lag" and not charged.
 //   - bid rate is answers with at least one bid over requests; win rate is
 //     won bids over bids. A bid wins its imp's auction when it is valid, at
 //     least the floor, the highest of the bidder's bids for the imp and

@@ -36,6 +36,8 @@ type fakeBidder struct {
 	misbehave func(req *openrtb2.BidRequest, resp *openrtb2.BidResponse) (status int)
 	// noVersion drops the x-openrtb-version header.
 	noVersion bool
+	// delay is how long the fake thinks before answering a bid request.
+	delay time.Duration
 
 	mu sync.Mutex
 	fakeCounts
@@ -107,6 +109,7 @@ func (f *fakeBidder) problem(format string, args ...any) {
 }
 
 func (f *fakeBidder) bid(ctx *fasthttp.RequestCtx) {
+	time.Sleep(f.delay)
 	if !f.noVersion {
 		ctx.Response.Header.Set("x-openrtb-version", "2.6")
 	}

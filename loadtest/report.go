@@ -31,17 +31,18 @@ type Report struct {
 	SendRate   float64 `json:"send_qps"`
 
 	// Latency covers every answer and every timeout (at the time it was
-	// given up), not connection errors. In open loop it runs from the due
-	// time when the request had to wait for a free connection, else from
-	// the send.
+	// given up), not connection errors: the time from send to answer plus,
+	// in open loop, QueueDelay.
 	Latency Latency `json:"latency_ms"`
-	// QueueDelay (open loop) is how long due requests waited for a free
-	// connection, all connections being busy with the bidder; it is part of
-	// Latency. Raise --connections if it is large and the bidder is fast.
+	// QueueDelay (open loop) is how long a request that fell due waited
+	// for its connection's previous exchange with the bidder to end; it is
+	// part of Latency, so a slow bidder shows as latency (no coordinated
+	// omission). Much of it with a fast bidder means too few --connections.
 	QueueDelay *Latency `json:"queue_delay_ms,omitempty"`
-	// TimerLag (open loop) is how far the generator overslept due times
-	// (timer granularity, a busy machine); it is not part of Latency. Large
-	// values mean the machine could not keep the schedule.
+	// TimerLag (open loop) is how late the generator sent requests whose
+	// connection was free (timer granularity, a busy machine); it is not
+	// part of Latency. Large values mean the machine could not keep the
+	// schedule, and the bidder saw a burstier load than asked for.
 	TimerLag *Latency `json:"timer_lag_ms,omitempty"`
 
 	NoBids       int64   `json:"no_bids"` // 204s and 200s without bids
@@ -195,11 +196,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "  latency      p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (from %s, %d samples)\n",
 		fmtMs(l.P50), fmtMs(l.P90), fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max), l.From, l.Count)
 	if q := r.QueueDelay; q != nil {
-		fmt.Fprintf(&b, "  queued       p50 %s  p99 %s  max %s  (due while all connections were busy; in latency)\n",
+		fmt.Fprintf(&b, "  queued       p50 %s  p99 %s  max %s  (due while the connection awaited the bidder; in latency)\n",
 			fmtMs(q.P50), fmtMs(q.P99), fmtMs(q.Max))
 	}
 	if o := r.TimerLag; o != nil {
-		fmt.Fprintf(&b, "  timer lag    p50 %s  p99 %s  max %s  (generator overslept; not in latency)\n",
+		fmt.Fprintf(&b, "  timer lag    p50 %s  p99 %s  max %s  (generator late with a free connection; not in latency)\n",
 			fmtMs(o.P50), fmtMs(o.P99), fmtMs(o.Max))
 	}
 	fmt.Fprintf(&b, "  bids         %d bids in %d answers, %d no-bids: bid rate %.1f%%\n",

@@ -117,7 +117,7 @@ func TestRunCountsExactly(t *testing.T) {
 			if rep.Check == nil || !rep.Check.Passed || len(rep.Violations) != 0 {
 				t.Errorf("check: %+v, violations %+v", rep.Check, rep.Violations)
 			}
-			if rep.Latency.Count != rep.Answered || !strings.Contains(rep.Latency.From, "due time") || rep.QueueDelay == nil || rep.TimerLag == nil {
+			if rep.Latency.Count != rep.Answered || !strings.Contains(rep.Latency.From, "queueing") || rep.QueueDelay == nil || rep.TimerLag == nil {
 				t.Errorf("latency: %+v", rep.Latency)
 			}
 			if !strings.Contains(rep.SampleAdm, `data-price="`) || strings.Contains(rep.SampleAdm, "${") {
@@ -164,6 +164,33 @@ func TestRunClosedLoop(t *testing.T) {
 	}
 	if rep.QueueDelay != nil || rep.TimerLag != nil || rep.Latency.From != "send" {
 		t.Errorf("closed loop latency: %+v", rep.Latency)
+	}
+}
+
+// TestOpenLoopChargesQueueing: a bidder that needs 50 ms an answer, on one
+// connection, at 100 requests a second, falls further behind with every
+// request. Open loop must still send every request on schedule and charge
+// the growing wait to the bidder, not report 50 ms (coordinated omission).
+// Only lower bounds are asserted: a slower machine makes them larger.
+func TestOpenLoopChargesQueueing(t *testing.T) {
+	fake := startFake(t, 1.0, FirstPrice)
+	fake.delay = 50 * time.Millisecond
+	cfg := testConfig(fake.URL)
+	cfg.QPS = 100
+	cfg.Duration = 500 * time.Millisecond
+	cfg.Connections = 1
+	cfg.TMax = 5 * time.Second
+	cfg.Notices.LateShare = 0
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Requests != 50 || rep.Answered != 50 {
+		t.Fatalf("sent %d, answered %d; want all 50", rep.Requests, rep.Answered)
+	}
+	// Request k is due at 10k ms and answered no sooner than 50(k+1) ms.
+	if rep.Latency.Max < 1500 || rep.Latency.P50 < 800 || rep.QueueDelay.Max < 1400 {
+		t.Errorf("latency %+v, queued %+v: the wait behind a slow bidder is not charged", rep.Latency, rep.QueueDelay)
 	}
 }
 

@@ -152,14 +152,14 @@ func (r *runner) worker(ctx context.Context, idx int) {
 	timer.Stop()
 	defer timer.Stop()
 	var (
-		id    [IDLen]byte
-		bids  []bidEntry
-		found []finding
+		id        [IDLen]byte
+		bids      []bidEntry
+		found     []finding
+		busyUntil = r.start // when this connection's last exchange ended
 	)
 	for {
 		n := r.seq.Add(1) - 1
 		var due time.Time
-		claimed := time.Now()
 		if r.open {
 			due = r.start.Add(time.Duration(float64(n) * r.interval))
 			if !due.Before(r.end) {
@@ -197,17 +197,21 @@ func (r *runner) worker(ctx context.Context, idx int) {
 		sent := time.Now()
 		r.c.requests.Add(1)
 		err := r.client.DoTimeout(req, resp, r.cfg.TMax)
-		tm := timing{latency: time.Since(sent)}
-		if r.open && claimed.After(due) {
-			// The request was due while every connection was busy: the wait
-			// is the bidder's doing and counts (no coordinated omission).
-			tm.queued = claimed.Sub(due)
-			tm.latency += sent.Sub(due)
+		done := time.Now()
+		tm := timing{latency: done.Sub(sent)}
+		if r.open && busyUntil.After(due) {
+			// The request fell due while this connection was still waiting
+			// for the bidder's previous answer: that wait is the bidder's
+			// doing and counts (no coordinated omission).
+			tm.queued = busyUntil.Sub(due)
+			tm.latency += tm.queued
 		} else if r.open {
-			// The generator slept past the due time: its own jitter, reported
+			// The connection was free: any delay in sending is the
+			// generator's (timer granularity, a busy machine), reported
 			// apart and not charged to the bidder.
 			tm.oversent = max(sent.Sub(due), 0)
 		}
+		busyUntil = done
 
 		if err != nil {
 			if isTimeout(err) {
@@ -469,7 +473,7 @@ func (r *runner) report(elapsed time.Duration, unsent int64) *Report {
 	}
 	if r.open {
 		rep.QPS = r.cfg.QPS
-		rep.Latency = summarize(total, "send, or due time if queued")
+		rep.Latency = summarize(total, "send, plus queueing")
 		q, o := summarize(queued, "due time"), summarize(oversent, "due time")
 		rep.QueueDelay, rep.TimerLag = &q, &o
 	} else {
