@@ -106,6 +106,9 @@ type Competition struct {
 
 // NoticeConfig configures the notices the simulated exchange sends.
 type NoticeConfig struct {
+	// Disabled sends no notices at all, to measure bid handling alone (the
+	// no-op baseline gets no notices either). Default false.
+	Disabled bool
 	// DuplicateShare is the share of wins whose nurl is fired twice.
 	// Default 0.01.
 	DuplicateShare float64
@@ -114,7 +117,9 @@ type NoticeConfig struct {
 	LateShare float64
 	// LateDelay is how late a late win notice is. Default 2s.
 	LateDelay time.Duration
-	// Workers is the number of goroutines firing notices. Default 8.
+	// Workers is the number of goroutines firing notices, each one notice
+	// at a time; too few and notices queue up (see NoticeReport.Unsent).
+	// Default 32.
 	Workers int
 	// Timeout bounds one notice request. Default 2s.
 	Timeout time.Duration
@@ -191,7 +196,7 @@ func DefaultConfig() Config {
 			DuplicateShare: 0.01,
 			LateShare:      0.01,
 			LateDelay:      2 * time.Second,
-			Workers:        8,
+			Workers:        32,
 			Timeout:        2 * time.Second,
 			Queue:          65536,
 			DrainTimeout:   10 * time.Second,

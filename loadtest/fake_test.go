@@ -38,6 +38,8 @@ type fakeBidder struct {
 	noVersion bool
 	// delay is how long the fake thinks before answering a bid request.
 	delay time.Duration
+	// noticeStatus, when set, is the status every notice is answered with.
+	noticeStatus int
 
 	mu sync.Mutex
 	fakeCounts
@@ -205,6 +207,9 @@ func (f *fakeBidder) bid(ctx *fasthttp.RequestCtx) {
 }
 
 func (f *fakeBidder) notice(ctx *fasthttp.RequestCtx) {
+	if f.noticeStatus != 0 {
+		ctx.SetStatusCode(f.noticeStatus)
+	}
 	args := ctx.QueryArgs()
 	get := func(k string) string { return string(args.Peek(k)) }
 	f.mu.Lock()

@@ -95,6 +95,7 @@ type CampaignSpend struct {
 
 // NoticeReport counts notices fired (attempted) and failed, by kind.
 type NoticeReport struct {
+	Disabled     bool        `json:"disabled,omitempty"`
 	Win          NoticeCount `json:"win"`           // first nurl of each won bid
 	WinDuplicate NoticeCount `json:"win_duplicate"` // the nurl again
 	WinLate      int64       `json:"win_late"`      // of Win, fired after the late delay
@@ -103,6 +104,10 @@ type NoticeReport struct {
 	Dropped      int64       `json:"dropped"`       // notice queue full
 	Unsent       int64       `json:"unsent"`        // chains still waiting at the drain timeout
 	FirstError   string      `json:"first_error,omitempty"`
+}
+
+func (n *NoticeReport) failed() int64 {
+	return n.Win.Failed + n.WinDuplicate.Failed + n.Bill.Failed + n.Loss.Failed
 }
 
 // NoticeCount is fired and failed notices of one kind.
@@ -147,6 +152,9 @@ func (r *Report) evaluate(cfg *Config) {
 	if n := r.Errors.HTTP4xx + r.Errors.HTTP5xx + r.Errors.HTTPOther; n > 0 {
 		c.Reasons = append(c.Reasons, fmt.Sprintf("%d answers with an HTTP error status (4xx %d, 5xx %d, other %d)",
 			n, r.Errors.HTTP4xx, r.Errors.HTTP5xx, r.Errors.HTTPOther))
+	}
+	if f := r.Notices.failed(); f > 0 {
+		c.Reasons = append(c.Reasons, fmt.Sprintf("%d notices failed (HTTP status 400 or more, or no answer), e.g. %s", f, r.Notices.FirstError))
 	}
 	if r.Answered == 0 {
 		c.Reasons = append(c.Reasons, "no request was answered")
@@ -207,11 +215,19 @@ func (r *Report) WriteText(w io.Writer) error {
 		r.Bids, r.BidResponses, r.NoBids, r.BidRate*100)
 	fmt.Fprintf(&b, "  auction      %d won, %d lost: win rate %.1f%%\n", r.Wins, r.Losses, r.WinRate*100)
 	n := r.Notices
-	fmt.Fprintf(&b, "  notices      win %d (late %d), duplicate win %d, bill %d, loss %d; failed %d, dropped %d, unsent %d\n",
-		n.Win.Fired, n.WinLate, n.WinDuplicate.Fired, n.Bill.Fired, n.Loss.Fired,
-		n.Win.Failed+n.WinDuplicate.Failed+n.Bill.Failed+n.Loss.Failed, n.Dropped, n.Unsent)
+	switch {
+	case n.Disabled:
+		fmt.Fprintf(&b, "  notices      disabled\n")
+	default:
+		fmt.Fprintf(&b, "  notices      win %d (late %d), duplicate win %d, bill %d, loss %d; failed %d, dropped %d, unsent %d\n",
+			n.Win.Fired, n.WinLate, n.WinDuplicate.Fired, n.Bill.Fired, n.Loss.Fired, n.failed(), n.Dropped, n.Unsent)
+	}
 	if n.FirstError != "" {
 		fmt.Fprintf(&b, "               first notice error: %s\n", n.FirstError)
+	}
+	if n.Dropped+n.Unsent > 0 {
+		fmt.Fprintf(&b, "               warning: %d notices never sent, the bidder answering them too slowly for the notice workers\n"+
+			"               (raise --notice-workers or --notice-drain); spend counts every win, the bidder saw fewer\n", n.Dropped+n.Unsent)
 	}
 	if len(r.Spend) == 0 {
 		fmt.Fprintf(&b, "  spend        none\n")

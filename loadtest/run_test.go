@@ -206,6 +206,7 @@ func TestCheckFails(t *testing.T) {
 		name      string
 		misbehave func(*openrtb2.BidRequest, *openrtb2.BidResponse) int
 		noVersion bool
+		noticeErr int
 		budgets   map[string]float64
 		want      string
 		check     func(t *testing.T, rep *Report)
@@ -248,12 +249,13 @@ func TestCheckFails(t *testing.T) {
 			}
 		}},
 		{name: "no version header", noVersion: true, want: string(VMissingVersion)},
+		{name: "notices refused", noticeErr: 500, want: "notices failed"},
 		{name: "over budget", budgets: map[string]float64{"cmp_banner": 0.0001, "cmp_other": 1}, want: "campaign cmp_banner spent"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := startFake(t, 1.0, FirstPrice)
-			fake.misbehave, fake.noVersion = tc.misbehave, tc.noVersion
+			fake.misbehave, fake.noVersion, fake.noticeStatus = tc.misbehave, tc.noVersion, tc.noticeErr
 			cfg := testConfig(fake.URL)
 			cfg.Duration = 300 * time.Millisecond
 			cfg.Notices.LateShare = 0
@@ -279,6 +281,27 @@ func TestCheckFails(t *testing.T) {
 				t.Errorf("text report does not say FAILED:\n%s", text.String())
 			}
 		})
+	}
+}
+
+func TestRunWithoutNotices(t *testing.T) {
+	fake := startFake(t, 1.0, FirstPrice)
+	cfg := testConfig(fake.URL)
+	cfg.Duration = 300 * time.Millisecond
+	cfg.Notices.Disabled = true
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fake.snapshot()
+	if rep.Wins == 0 || rep.Losses == 0 || !rep.Notices.Disabled {
+		t.Fatalf("wins %d losses %d notices %+v", rep.Wins, rep.Losses, rep.Notices)
+	}
+	if n := got.winFirst + got.winDup + got.bills + got.losses + got.unknownNotices; n != 0 {
+		t.Errorf("bidder received %d notices with notices disabled", n)
+	}
+	if n := rep.Notices; n.Win.Fired+n.Bill.Fired+n.Loss.Fired+n.WinDuplicate.Fired != 0 {
+		t.Errorf("report counts notices: %+v", n)
 	}
 }
 

@@ -339,6 +339,9 @@ func (r *runner) win(rng *rand.Rand, e *bidEntry, m *Macros, cur string) {
 		}
 		r.sample.CompareAndSwap(nil, &adm)
 	}
+	if r.cfg.Notices.Disabled {
+		return
+	}
 	var c chain
 	if e.bid.NURL != "" && absoluteHTTP(e.bid.NURL) {
 		u := m.Expand(e.bid.NURL, true)
@@ -363,7 +366,7 @@ func (r *runner) win(rng *rand.Rand, e *bidEntry, m *Macros, cur string) {
 // lose books a lost bid and queues its loss notice.
 func (r *runner) lose(e *bidEntry, m *Macros) {
 	r.c.losses.Add(1)
-	if e.bid.LURL != "" && absoluteHTTP(e.bid.LURL) {
+	if !r.cfg.Notices.Disabled && e.bid.LURL != "" && absoluteHTTP(e.bid.LURL) {
 		r.notices.submit(chain{steps: []notice{{noticeLoss, m.Expand(e.bid.LURL, true)}}}, 0)
 	}
 }
@@ -496,7 +499,8 @@ func (r *runner) report(elapsed time.Duration, unsent int64) *Report {
 		return NoticeCount{Fired: n.fired[k].Load(), Failed: n.failed[k].Load()}
 	}
 	rep.Notices = NoticeReport{
-		Win: count(noticeWin), WinDuplicate: count(noticeWinDuplicate), WinLate: n.late.Load(),
+		Disabled: r.cfg.Notices.Disabled,
+		Win:      count(noticeWin), WinDuplicate: count(noticeWinDuplicate), WinLate: n.late.Load(),
 		Bill: count(noticeBill), Loss: count(noticeLoss), Dropped: n.dropped.Load(), Unsent: unsent,
 	}
 	if e := n.firstErr.Load(); e != nil {

@@ -93,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (loadtest.Config, options, erro
 	fs.IntVar(&t.KnownCount, "known-count", t.KnownCount, "known users: PREFIX1 … PREFIXn")
 	ifaFile := fs.String("known-ifa-file", "", "file of known mobile ad ids, one a line; known app users are sent by device.ifa")
 
+	fs.BoolVar(&n.Disabled, "no-notices", false, "send no win, billing or loss notices (measure bid handling alone, as the baseline)")
 	fs.Float64Var(&n.DuplicateShare, "dup-win-share", n.DuplicateShare, "share of wins whose nurl is fired twice")
 	fs.Float64Var(&n.LateShare, "late-win-share", n.LateShare, "share of wins whose notices come late")
 	fs.DurationVar(&n.LateDelay, "late-win-delay", n.LateDelay, "delay of late win notices")
