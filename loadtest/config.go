@@ -271,13 +271,9 @@ func (c *Config) Validate() error {
 	if n.LateShare > 0 && n.DrainTimeout <= n.LateDelay {
 		return fmt.Errorf("loadtest: notice drain timeout %v must exceed the late delay %v", n.DrainTimeout, n.LateDelay)
 	}
-	for name, v := range map[string]float64{
-		"duplicate win share": n.DuplicateShare, "late win share": n.LateShare,
-		"max error share": c.MaxErrorShare,
-	} {
-		if err := checkShare(name, v); err != nil {
-			return err
-		}
+	if err := checkShares(share{"duplicate win share", n.DuplicateShare}, share{"late win share", n.LateShare},
+		share{"max error share", c.MaxErrorShare}); err != nil {
+		return err
 	}
 	for cid, b := range c.Budgets {
 		if b < 0 {
@@ -291,15 +287,13 @@ func (t *Traffic) validate() error {
 	if t.PoolSize < 1 {
 		return fmt.Errorf("loadtest: pool size must be at least 1, got %d", t.PoolSize)
 	}
-	for name, v := range map[string]float64{
-		"site share": t.SiteShare, "native share": t.NativeShare, "floor share": t.FloorShare,
-		"gzip share": t.GzipShare, "gdpr share": t.GDPRShare, "gdpr consent share": t.GDPRConsentShare,
-		"coppa share": t.COPPAShare, "us privacy opt-out share": t.USPrivacyOptOutShare,
-		"unknown share": t.UnknownShare,
-	} {
-		if err := checkShare(name, v); err != nil {
-			return err
-		}
+	if err := checkShares(
+		share{"site share", t.SiteShare}, share{"native share", t.NativeShare}, share{"floor share", t.FloorShare},
+		share{"gzip share", t.GzipShare}, share{"gdpr share", t.GDPRShare}, share{"gdpr consent share", t.GDPRConsentShare},
+		share{"coppa share", t.COPPAShare}, share{"us privacy opt-out share", t.USPrivacyOptOutShare},
+		share{"unknown share", t.UnknownShare},
+	); err != nil {
+		return err
 	}
 	if t.GDPRShare+t.USPrivacyOptOutShare > 1 {
 		return errors.New("loadtest: gdpr share and us privacy opt-out share add up to more than 1")
@@ -313,9 +307,17 @@ func (t *Traffic) validate() error {
 	return nil
 }
 
-func checkShare(name string, v float64) error {
-	if !(v >= 0 && v <= 1) {
-		return fmt.Errorf("loadtest: %s must be between 0 and 1, got %v", name, v)
+// share is a named fraction, for validation.
+type share struct {
+	name string
+	v    float64
+}
+
+func checkShares(shares ...share) error {
+	for _, s := range shares {
+		if !(s.v >= 0 && s.v <= 1) {
+			return fmt.Errorf("loadtest: %s must be between 0 and 1, got %v", s.name, s.v)
+		}
 	}
 	return nil
 }
