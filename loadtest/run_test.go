@@ -81,8 +81,10 @@ func TestRunCountsExactly(t *testing.T) {
 			if n.WinDuplicate.Fired == 0 || n.WinDuplicate.Fired != int64(got.winDup) {
 				t.Errorf("duplicate win notices: fired %d, received %d", n.WinDuplicate.Fired, got.winDup)
 			}
-			if n.WinLate == 0 || n.WinLate != int64(got.lateWins) {
-				t.Errorf("late win notices: fired %d, received late %d", n.WinLate, got.lateWins)
+			// A late notice arrives at least LateDelay after the answer; an
+			// ordinary one may too on a busy machine, so this is a lower bound.
+			if n.WinLate == 0 || n.WinLate > n.Win.Fired || int64(got.lateWins) < n.WinLate {
+				t.Errorf("late win notices: fired %d of %d, received %d after the late delay", n.WinLate, n.Win.Fired, got.lateWins)
 			}
 			if n.Bill.Fired != rep.Wins || int64(got.bills) != rep.Wins {
 				t.Errorf("bill notices: fired %d, received %d, want %d", n.Bill.Fired, got.bills, rep.Wins)

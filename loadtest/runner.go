@@ -402,7 +402,9 @@ func formatID(dst *[IDLen]byte, nonce uint32, n uint64) {
 	}
 }
 
-// progress writes one line a second until stop is closed.
+// progress writes one line a second until stop is closed, and a last line
+// for the final part-second when it is at least a tenth of a second long (so
+// every run longer than that shows at least one line).
 func (r *runner) progress(stop <-chan struct{}) {
 	w := r.cfg.Progress
 	if w == nil {
@@ -417,28 +419,34 @@ func (r *runner) progress(stop <-chan struct{}) {
 	merged := newHistogram()
 	prev := r.c.snapshot()
 	last := time.Now()
+	line := func(now time.Time) {
+		merged.Reset()
+		for _, s := range r.shards {
+			s.mu.Lock()
+			merged.Merge(s.interval)
+			s.interval.Reset()
+			s.mu.Unlock()
+		}
+		cur := r.c.snapshot()
+		secs := now.Sub(last).Seconds()
+		d := func(a, b int64) float64 { return float64(a - b) }
+		fmt.Fprintf(w, "[%s%5.1fs] sent %7.0f/s  answered %7.0f/s  p99 %-8s bids %5.1f%%  wins %5.1f%%  errors %d  timeouts %d\n",
+			label, now.Sub(r.start).Seconds(), d(cur.requests, prev.requests)/secs, d(cur.answered, prev.answered)/secs,
+			fmtMs(float64(merged.ValueAtQuantile(99))/1000),
+			pct(d(cur.bidResponses, prev.bidResponses), d(cur.answered, prev.answered)),
+			pct(d(cur.wins, prev.wins), d(cur.bids, prev.bids)),
+			cur.errors-prev.errors, cur.timeouts-prev.timeouts)
+		prev, last = cur, now
+	}
 	for {
 		select {
 		case <-stop:
+			if now := time.Now(); now.Sub(last) >= 100*time.Millisecond {
+				line(now)
+			}
 			return
 		case now := <-tick.C:
-			merged.Reset()
-			for _, s := range r.shards {
-				s.mu.Lock()
-				merged.Merge(s.interval)
-				s.interval.Reset()
-				s.mu.Unlock()
-			}
-			cur := r.c.snapshot()
-			secs := now.Sub(last).Seconds()
-			d := func(a, b int64) float64 { return float64(a - b) }
-			fmt.Fprintf(w, "[%s%3.0fs] sent %7.0f/s  answered %7.0f/s  p99 %-8s bids %5.1f%%  wins %5.1f%%  errors %d  timeouts %d\n",
-				label, now.Sub(r.start).Seconds(), d(cur.requests, prev.requests)/secs, d(cur.answered, prev.answered)/secs,
-				fmtMs(float64(merged.ValueAtQuantile(99))/1000),
-				pct(d(cur.bidResponses, prev.bidResponses), d(cur.answered, prev.answered)),
-				pct(d(cur.wins, prev.wins), d(cur.bids, prev.bids)),
-				cur.errors-prev.errors, cur.timeouts-prev.timeouts)
-			prev, last = cur, now
+			line(now)
 		}
 	}
 }
