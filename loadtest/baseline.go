@@ -177,12 +177,21 @@ func ServeNoop(ctx context.Context, addr string, out io.Writer, parent io.Reader
 }
 
 // RunBaseline measures a no-op server started by start (InProcessNoop when
-// nil) and then cfg.Target, with the same settings and the same request
-// pool, and states the target's throughput as a share of the no-op ceiling.
-// Only the target run is checked.
+// nil) and cfg.Target with the same settings and request pool, and states
+// the target's throughput as a share of the no-op ceiling. Each side gets
+// cfg.Duration in total, split into cfg.Rounds slices that alternate
+// (baseline, target, target, baseline, …) so a machine whose load drifts
+// during the run — any shared machine — weighs on both sides alike. Only
+// the target run is checked.
 func RunBaseline(ctx context.Context, cfg Config, start NoopStarter) (*Comparison, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Rounds < 1 {
+		return nil, fmt.Errorf("loadtest: rounds must be at least 1, got %d", cfg.Rounds)
+	}
+	if cfg.Duration/time.Duration(cfg.Rounds) < 100*time.Millisecond {
+		return nil, fmt.Errorf("loadtest: duration %v split into %d rounds leaves slices under 100ms", cfg.Duration, cfg.Rounds)
 	}
 	pool, err := NewPool(cfg.Traffic, cfg.TMax, cfg.Auction)
 	if err != nil {
@@ -191,33 +200,68 @@ func RunBaseline(ctx context.Context, cfg Config, start NoopStarter) (*Compariso
 	if start == nil {
 		start = InProcessNoop
 	}
-	noopURL, stop, err := start(ctx)
+	noopURL, stopNoop, err := start(ctx)
 	if err != nil {
 		return nil, err
 	}
+	stop := sync.OnceValue(stopNoop)
+	defer stop()
+
 	bcfg := cfg
 	bcfg.Target, bcfg.Path = noopURL, "/openrtb2/bid"
 	bcfg.Check, bcfg.Budgets = false, nil
 	bcfg.Label = "baseline"
-	base, err := RunPool(ctx, bcfg, pool)
-	if cerr := stop(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("loadtest: baseline interrupted: %w", ctx.Err())
-	}
 	tcfg := cfg
 	tcfg.Label = "target"
-	target, err := RunPool(ctx, tcfg, pool)
+	base, err := newRunner(bcfg, pool)
 	if err != nil {
 		return nil, err
 	}
-	c := &Comparison{Baseline: base, Target: target}
-	if base.Throughput > 0 {
-		c.ThroughputShare = target.Throughput / base.Throughput
+	target, err := newRunner(tcfg, pool)
+	if err != nil {
+		return nil, err
+	}
+	base.begin()
+	target.begin()
+
+	rounds := max(cfg.Rounds, 1)
+	d := cfg.Duration / time.Duration(rounds)
+	c := &Comparison{}
+	for i := range rounds {
+		label := func(side string) string {
+			if rounds == 1 {
+				return side
+			}
+			return fmt.Sprintf("%s %d/%d", side, i+1, rounds)
+		}
+		var rr Round
+		measure := func(r *runner, side string, qps *float64) {
+			n, el := r.slice(ctx, d, label(side))
+			if s := el.Seconds(); s > 0 {
+				*qps = float64(n) / s
+			}
+		}
+		if i%2 == 0 {
+			measure(base, "baseline", &rr.Baseline)
+			measure(target, "target", &rr.Target)
+		} else {
+			measure(target, "target", &rr.Target)
+			measure(base, "baseline", &rr.Baseline)
+		}
+		if rr.Baseline > 0 {
+			rr.Share = rr.Target / rr.Baseline
+		}
+		c.Rounds = append(c.Rounds, rr)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	c.Baseline, c.Target = base.finish(), target.finish()
+	if err := stop(); err != nil {
+		return nil, err
+	}
+	if c.Baseline.Throughput > 0 {
+		c.ThroughputShare = c.Target.Throughput / c.Baseline.Throughput
 	}
 	if cfg.Mode == ModeOpen {
 		c.Note = "open loop: both runs are capped at the target rate, so the share only shows whether the bidder kept up; use --mode closed (or --qps 0) to compare ceilings"

@@ -91,6 +91,9 @@ type Config struct {
 	// Label names the run in progress lines and the report ("baseline",
 	// "target"). Default empty.
 	Label string
+	// Rounds is, for RunBaseline only, how many alternating baseline and
+	// target slices share Duration. Default 5.
+	Rounds int
 }
 
 // Competition is the log-normal distribution of the best competing bid in
@@ -192,6 +195,7 @@ func DefaultConfig() Config {
 		Auction:       FirstPrice,
 		Competition:   Competition{Median: 1.0, Sigma: 0.6},
 		MaxErrorShare: 0.01,
+		Rounds:        5,
 		Notices: NoticeConfig{
 			DuplicateShare: 0.01,
 			LateShare:      0.01,

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 
@@ -280,9 +281,20 @@ func fmtMs(v float64) string {
 type Comparison struct {
 	Baseline *Report `json:"baseline"`
 	Target   *Report `json:"target"`
-	// ThroughputShare is the target's throughput over the baseline's.
+	// ThroughputShare is the target's throughput over the baseline's, over
+	// all rounds.
 	ThroughputShare float64 `json:"throughput_share"`
-	Note            string  `json:"note,omitempty"`
+	// Rounds are the alternating slices; how far their shares spread shows
+	// how noisy the machine was.
+	Rounds []Round `json:"rounds"`
+	Note   string  `json:"note,omitempty"`
+}
+
+// Round is one baseline slice and one target slice, answers per second.
+type Round struct {
+	Baseline float64 `json:"baseline_qps"`
+	Target   float64 `json:"target_qps"`
+	Share    float64 `json:"share"`
 }
 
 // Failed reports whether the target run failed its check.
@@ -299,6 +311,19 @@ func (c *Comparison) WriteText(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "target throughput is %.1f%% of the no-op baseline (%.1f/s vs %.1f/s); p99 %s vs %s\n",
 		c.ThroughputShare*100, c.Target.Throughput, c.Baseline.Throughput,
 		fmtMs(c.Target.Latency.P99), fmtMs(c.Baseline.Latency.P99))
+	if err == nil && len(c.Rounds) > 1 {
+		var b strings.Builder
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, r := range c.Rounds {
+			fmt.Fprintf(&b, " %.0f%%", r.Share*100)
+			lo, hi = math.Min(lo, r.Share), math.Max(hi, r.Share)
+		}
+		advice := ""
+		if hi-lo > 0.15 {
+			advice = "; a noisy machine: repeat, or lengthen --duration"
+		}
+		_, err = fmt.Fprintf(w, "per round:%s (spread %.0f points%s)\n", b.String(), (hi-lo)*100, advice)
+	}
 	if err == nil && c.Note != "" {
 		_, err = fmt.Fprintf(w, "note: %s\n", c.Note)
 	}

@@ -311,12 +311,19 @@ func TestRunBaseline(t *testing.T) {
 	fake := startFake(t, 1.0, FirstPrice)
 	cfg := testConfig(fake.URL)
 	cfg.Mode = ModeClosed
-	cfg.Duration = 300 * time.Millisecond
+	cfg.Duration = 400 * time.Millisecond
+	cfg.Rounds = 2
 	cfg.Connections = 4
 	cfg.Notices.LateShare = 0
 	c, err := RunBaseline(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(c.Rounds) != 2 || c.Rounds[0].Share <= 0 || c.Rounds[1].Share <= 0 {
+		t.Errorf("rounds %+v", c.Rounds)
+	}
+	if got := fake.snapshot(); int64(got.requests) != c.Target.Requests || c.Target.Answered != c.Target.Requests {
+		t.Errorf("target: %d sent, %d answered over two slices; bidder saw %d", c.Target.Requests, c.Target.Answered, got.requests)
 	}
 	if c.Baseline.Answered == 0 || c.Baseline.Bids != 0 || c.Baseline.Check != nil {
 		t.Errorf("baseline: %+v", c.Baseline)
@@ -336,6 +343,35 @@ func TestRunBaseline(t *testing.T) {
 	}
 	if !strings.Contains(text.String(), "of the no-op baseline") {
 		t.Errorf("no ratio line:\n%s", text.String())
+	}
+}
+
+// TestRunBaselineOpenLoopRounds: in open loop each slice sends exactly its
+// share of the requests, on both sides, and every answer is counted once.
+func TestRunBaselineOpenLoopRounds(t *testing.T) {
+	fake := startFake(t, 1.0, FirstPrice)
+	cfg := testConfig(fake.URL)
+	cfg.QPS = 200
+	cfg.Duration = time.Second
+	cfg.Rounds = 4
+	cfg.Notices.LateShare = 0
+	c, err := RunBaseline(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fake.snapshot()
+	if c.Baseline.Requests != 200 || c.Target.Requests != 200 || got.requests != 200 || c.Target.Answered != 200 {
+		t.Errorf("baseline sent %d, target sent %d (answered %d), bidder saw %d; want 200 each",
+			c.Baseline.Requests, c.Target.Requests, c.Target.Answered, got.requests)
+	}
+	if got.duplicateIDs != 0 {
+		t.Errorf("%d request ids repeated across slices", got.duplicateIDs)
+	}
+	if c.Target.Wins != int64(got.winFirst) || !c.Target.Check.Passed {
+		t.Errorf("wins %d, win notices %d, check %+v", c.Target.Wins, got.winFirst, c.Target.Check)
+	}
+	if _, err := RunBaseline(context.Background(), func() Config { c := cfg; c.Rounds = 20; return c }(), nil); err == nil {
+		t.Error("50ms slices accepted")
 	}
 }
 

@@ -56,8 +56,15 @@ type runner struct {
 	open     bool
 	interval float64 // open loop: nanoseconds between due times
 	nonce    uint32  // names the run in request ids
-	start    time.Time
-	end      time.Time
+
+	// The current slice of the run (one, or several with RunBaseline's
+	// rounds); set before its workers start.
+	start   time.Time
+	end     time.Time
+	seqBase uint64 // first sequence number of the slice
+	slices  int    // slices run so far
+	label   string // progress label of the slice
+	elapsed time.Duration
 
 	seq      atomic.Uint64
 	c        counters
@@ -111,10 +118,27 @@ func newRunner(cfg Config, pool *Pool) (*runner, error) {
 }
 
 func (r *runner) run(ctx context.Context) *Report {
+	r.begin()
+	r.slice(ctx, r.cfg.Duration, r.cfg.Label)
+	return r.finish()
+}
+
+// begin starts the notice workers; then slice may run any number of times
+// and finish ends the run.
+func (r *runner) begin() {
 	r.notices = newNotifier(r.cfg.Notices)
+}
+
+// slice sends traffic for d and returns how many answers arrived and how
+// long it took, from the first due send to the last answer.
+func (r *runner) slice(ctx context.Context, d time.Duration, label string) (answered int64, elapsed time.Duration) {
+	before := r.c.status200.Load() + r.c.status204.Load()
 	// A short head start lets every worker reach its first due time.
 	r.start = time.Now().Add(5 * time.Millisecond)
-	r.end = r.start.Add(r.cfg.Duration)
+	r.end = r.start.Add(d)
+	r.seqBase = r.seq.Load()
+	r.slices++
+	r.label = label
 
 	progressDone := make(chan struct{})
 	stopProgress := make(chan struct{})
@@ -132,18 +156,24 @@ func (r *runner) run(ctx context.Context) *Report {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(r.start)
+	elapsed = time.Since(r.start)
+	r.elapsed += elapsed
 	close(stopProgress)
 	<-progressDone
+	return r.c.status200.Load() + r.c.status204.Load() - before, elapsed
+}
+
+// finish waits for the notices and makes the report.
+func (r *runner) finish() *Report {
 	unsent := r.notices.close(r.cfg.Notices.DrainTimeout)
 	r.client.CloseIdleConnections()
-	return r.report(elapsed, unsent)
+	return r.report(r.elapsed, unsent)
 }
 
 // worker sends requests on one connection until the run is over.
 func (r *runner) worker(ctx context.Context, idx int) {
 	sh := r.shards[idx%histShards]
-	rng := rand.New(rand.NewPCG(r.cfg.Traffic.Seed+uint64(idx)+1, uint64(r.nonce)))
+	rng := rand.New(rand.NewPCG(r.cfg.Traffic.Seed+uint64(idx)+1, uint64(r.nonce)<<16|uint64(r.slices)))
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -161,7 +191,7 @@ func (r *runner) worker(ctx context.Context, idx int) {
 		n := r.seq.Add(1) - 1
 		var due time.Time
 		if r.open {
-			due = r.start.Add(time.Duration(float64(n) * r.interval))
+			due = r.start.Add(time.Duration(float64(n-r.seqBase) * r.interval))
 			if !due.Before(r.end) {
 				return
 			}
@@ -410,7 +440,7 @@ func (r *runner) progress(stop <-chan struct{}) {
 	if w == nil {
 		w = io.Discard
 	}
-	label := r.cfg.Label
+	label := r.label
 	if label != "" {
 		label += " "
 	}

@@ -107,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (loadtest.Config, options, erro
 	fs.Float64Var(&cfg.MaxErrorShare, "max-error-share", cfg.MaxErrorShare, "with --check, share of requests allowed to end in connection errors or timeouts")
 	fs.BoolVar(&opt.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&opt.baseline, "baseline", false, "first measure a no-op fasthttp handler (in a child process, on loopback) with the same settings, and report the target's throughput as a share of it")
+	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "with --baseline: alternating baseline/target slices sharing --duration (evens out a machine whose load drifts)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	fs.StringVar(&opt.noopServer, "noop-server", "", "internal: serve the no-op baseline server on this address until stdin closes")
 	fs.StringVar(&opt.cpuProfile, "cpuprofile", "", "write a CPU profile of chaser-load itself to this file (is the generator the bottleneck?)")

@@ -110,10 +110,11 @@ func TestRunEndToEnd(t *testing.T) {
 
 	out.Reset()
 	errOut.Reset()
-	if code := run(append(common, "--baseline", "--quiet"), nil, &out, &errOut); code != 0 {
+	if code := run(append(common, "--baseline", "--quiet", "--rounds", "2"), nil, &out, &errOut); code != 0 {
 		t.Fatalf("baseline exit %d\n%s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), "of the no-op baseline") || !strings.Contains(out.String(), "[baseline]") {
+	if !strings.Contains(out.String(), "of the no-op baseline") || !strings.Contains(out.String(), "[baseline]") ||
+		!strings.Contains(out.String(), "per round:") {
 		t.Errorf("baseline report:\n%s", out.String())
 	}
 
