@@ -1,0 +1,50 @@
+# Chaser — the two commands a newcomer needs: `make run` and `make test`.
+GO      ?= go
+BIN     ?= bin
+DATA    ?= ./data
+FUZZTIME ?= 30s
+SHARED  ?= ../shared/data
+
+.PHONY: build run test test-race lint fmt bench fuzz loadtest eval-recommender clean
+
+build:
+	$(GO) build -o $(BIN)/chaser ./cmd/chaser
+	@if [ -d cmd/chaser-load ] && ls cmd/chaser-load/*.go >/dev/null 2>&1; then $(GO) build -o $(BIN)/chaser-load ./cmd/chaser-load; fi
+
+# Run Chaser on its embedded defaults with demo data (public :8080, admin :8081).
+run: build
+	$(BIN)/chaser serve --demo --data-dir $(DATA)
+
+# All tests: vet, formatting, then every package under the race detector
+# (fuzz seed corpora run as ordinary tests).
+test: lint
+	$(GO) test -race -p 2 -count=1 ./...
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -p 1 ./...
+
+# Run every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+# Offline recommender evaluation on the public data sets (see ../shared/data/PROVENANCE.md).
+eval-recommender: build
+	$(BIN)/chaser eval-recommender --data $(SHARED)
+
+loadtest: build
+	bash scripts/loadtest-demo.sh
+
+clean:
+	rm -rf $(BIN)

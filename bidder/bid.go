@@ -1,0 +1,542 @@
+package bidder
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/prebid/openrtb/v20/openrtb2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/chaser-dsp/chaser/audience"
+	"github.com/chaser-dsp/chaser/campaign"
+	"github.com/chaser-dsp/chaser/creative"
+	"github.com/chaser-dsp/chaser/pacing"
+)
+
+var (
+	bidsTotal   = metrics.NewCounter(`chaser_bid_requests_total{outcome="bid"}`)
+	noBidsTotal = metrics.NewCounter(`chaser_bid_requests_total{outcome="nobid"}`)
+	badTotal    = metrics.NewCounter(`chaser_bid_requests_total{outcome="bad_request"}`)
+	bidsPlaced  = metrics.NewCounter(`chaser_bids_total`)
+	bidLatency  = metrics.NewHistogram(`chaser_bid_duration_seconds`)
+)
+
+// bidBad counts a malformed bid request by reason.
+func bidBad(reason string) *metrics.Counter {
+	return metrics.GetOrCreateCounter(`chaser_bid_bad_requests_total{reason="` + reason + `"}`)
+}
+
+// noBid counts a no-bid by reason.
+func noBid(reason string) *metrics.Counter {
+	return metrics.GetOrCreateCounter(`chaser_nobid_total{reason="` + reason + `"}`)
+}
+
+// No-bid reasons (metric label values).
+const (
+	reasonNoUser      = "no_user_id"
+	reasonUnknownUser = "unknown_user"
+	reasonNoCampaign  = "no_matching_campaign"
+	reasonNoImpFit    = "no_imp_fit"
+	reasonFloor       = "below_floor"
+	reasonBudget      = "budget"
+	reasonNoProduct   = "no_product"
+)
+
+// badRequest answers 400 with a reason and counts it.
+func badRequest(ctx *fasthttp.RequestCtx, reason, msg string) {
+	badTotal.Inc()
+	bidBad(reason).Inc()
+	ctx.Response.Header.Set("x-openrtb-version", "2.6")
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetStatusCode(fasthttp.StatusBadRequest)
+	ctx.SetBodyString(msg + "\n")
+}
+
+func noContent(ctx *fasthttp.RequestCtx, reason string) {
+	noBidsTotal.Inc()
+	noBid(reason).Inc()
+	ctx.Response.Header.Set("x-openrtb-version", "2.6")
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+func (s *Server) handleBid(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	defer bidLatency.UpdateDuration(start)
+	if !ctx.IsPost() {
+		badRequest(ctx, "method", "bid requests must be POSTed")
+		return
+	}
+	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !isJSONType(ct) {
+		badRequest(ctx, "content_type", "content type must be application/json")
+		return
+	}
+	body := ctx.Request.Body()
+	if enc := ctx.Request.Header.ContentEncoding(); len(enc) > 0 {
+		if !bytes.EqualFold(enc, []byte("gzip")) {
+			badRequest(ctx, "content_encoding", "only gzip content encoding is accepted")
+			return
+		}
+		var err error
+		body, err = ctx.Request.BodyGunzipWithLimit(MaxBodyBytes)
+		if err != nil {
+			badRequest(ctx, "gzip", "body is not valid gzip or inflates beyond 1 MiB")
+			return
+		}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		badRequest(ctx, "empty_body", "empty body")
+		return
+	}
+	var req openrtb2.BidRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		badRequest(ctx, "bad_json", "malformed bid request JSON")
+		return
+	}
+	if reason, msg := validate(&req); reason != "" {
+		badRequest(ctx, reason, msg)
+		return
+	}
+	resp, reason := s.decide(&req)
+	if resp == nil {
+		noContent(ctx, reason)
+		return
+	}
+	out, err := json.Marshal(resp)
+	if err != nil {
+		s.d.Logger.Error("encode bid response", "err", err)
+		noContent(ctx, "encode_error")
+		return
+	}
+	bidsTotal.Inc()
+	ctx.Response.Header.Set("x-openrtb-version", "2.6")
+	ctx.SetContentType("application/json")
+	ctx.SetBody(out)
+}
+
+func isJSONType(ct []byte) bool {
+	ct = bytes.ToLower(bytes.TrimSpace(ct))
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = bytes.TrimSpace(ct[:i])
+	}
+	switch string(ct) {
+	case "application/json", "text/json", "text/plain", "application/x-openrtb":
+		return true
+	}
+	return false
+}
+
+// validate checks what OpenRTB requires of a request we can answer.
+func validate(req *openrtb2.BidRequest) (reason, msg string) {
+	if req.ID == "" {
+		return "missing_id", "request id is required"
+	}
+	if len(req.ID) > 256 {
+		return "bad_id", "request id longer than 256 bytes"
+	}
+	if len(req.Imp) == 0 {
+		return "no_imps", "at least one imp is required"
+	}
+	if len(req.Imp) > MaxImps {
+		return "too_many_imps", "more than 32 imps (MaxImps)"
+	}
+	for i := range req.Imp {
+		id := req.Imp[i].ID
+		if id == "" {
+			return "missing_imp_id", "imp.id is required"
+		}
+		for j := 0; j < i; j++ {
+			if req.Imp[j].ID == id {
+				return "duplicate_imp_id", "imp ids must be unique"
+			}
+		}
+		if f := req.Imp[i].BidFloor; f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+			return "bad_floor", "imp.bidfloor must be a non-negative number"
+		}
+	}
+	return "", ""
+}
+
+// userIDs collects the pseudonyms of the request's user ids.
+func (s *Server) userIDs(req *openrtb2.BidRequest, dst []audience.Pseudonym) []audience.Pseudonym {
+	pz := s.d.Audiences.Pseudonymizer()
+	if u := req.User; u != nil {
+		if u.BuyerUID != "" {
+			if k, v, err := audience.Normalize(audience.IDUID, u.BuyerUID, ""); err == nil {
+				dst = append(dst, pz.Of(k, v))
+			}
+		}
+		n := 0
+		for _, e := range u.EIDs {
+			for _, id := range e.UIDs {
+				if n >= MaxEIDs {
+					break
+				}
+				n++
+				if k, v, err := audience.Normalize(audience.IDEID, e.Source+":"+id.ID, ""); err == nil {
+					dst = append(dst, pz.Of(k, v))
+				}
+			}
+		}
+	}
+	if d := req.Device; d != nil && d.IFA != "" && (d.Lmt == nil || *d.Lmt == 0) {
+		if k, v, err := audience.Normalize(audience.IDMAID, d.IFA, ""); err == nil {
+			dst = append(dst, pz.Of(k, v))
+		}
+	}
+	return dst
+}
+
+var idsPool = sync.Pool{New: func() any { s := make([]audience.Pseudonym, 0, 8); return &s }}
+
+// candidate is a campaign that wants this user.
+type candidate struct {
+	c    *campaign.Campaign
+	user audience.Pseudonym
+	pace pacingState // see pace.go
+}
+
+// decide turns a valid request into a response, or nil and a no-bid reason.
+func (s *Server) decide(req *openrtb2.BidRequest) (*openrtb2.BidResponse, string) {
+	if r := s.privacyReason(req); r != "" { // COPPA, GDPR, US privacy, GPP: see consent.go
+		return nil, r
+	}
+	idsp := idsPool.Get().(*[]audience.Pseudonym)
+	defer idsPool.Put(idsp)
+	ids := s.userIDs(req, (*idsp)[:0])
+	*idsp = ids
+	if len(ids) == 0 {
+		return nil, reasonNoUser
+	}
+	asnap := s.d.Audiences.Snapshot()
+	known := false
+	for _, p := range ids {
+		if asnap.Known(p) {
+			known = true
+			break
+		}
+	}
+	if !known {
+		return nil, reasonUnknownUser
+	}
+	now := s.d.Now()
+	csnap := s.d.Campaigns.Snapshot()
+	var cands []candidate
+	held := ""
+	country, devType, domain := requestContext(req)
+	for _, c := range csnap.Campaigns {
+		if !c.LiveAt(now) || !targets(c, country, devType, domain) {
+			continue
+		}
+		user, ok := matchAudiences(asnap, c, ids)
+		if !ok {
+			continue
+		}
+		pace, why := s.d.Pacer.Admit(c, user, now) // budget, frequency cap, pacing
+		if why != "" {
+			held = why
+			continue
+		}
+		cands = append(cands, candidate{c: c, user: user, pace: pacingState{h: pace}})
+	}
+	if len(cands) == 0 {
+		if held != "" {
+			return nil, held
+		}
+		return nil, reasonNoCampaign
+	}
+	resp := &openrtb2.BidResponse{ID: req.ID, Cur: ""}
+	var bids []openrtb2.Bid
+	reason := reasonNoImpFit
+	secureDefault := req.Site != nil && strings.HasPrefix(req.Site.Page, "https:")
+	for i := range req.Imp {
+		imp := &req.Imp[i]
+		var best *candidate
+		var bestPrice int64
+		var bestSize campaign.Size
+		for j := range cands {
+			cd := &cands[j]
+			if blocked(req, csnap.Advertisers[cd.c.AdvertiserID]) {
+				continue
+			}
+			size, ok := fitImp(imp, cd.c)
+			if !ok {
+				continue
+			}
+			price, why := s.quote(req, imp, cd, asnap, now)
+			if why != "" {
+				if reason == reasonNoImpFit || why == reasonBudget {
+					reason = why
+				}
+				continue
+			}
+			if resp.Cur != "" && resp.Cur != cd.c.Currency {
+				continue // one currency per response
+			}
+			if best == nil || price > bestPrice {
+				best, bestPrice, bestSize = cd, price, size
+			}
+		}
+		if best == nil {
+			continue
+		}
+		bid, ok := s.buildBid(req, imp, best, bestPrice, bestSize, secureDefault, csnap)
+		if !ok {
+			reason = reasonNoProduct
+			continue
+		}
+		if !best.pace.h.Reserve(bestPrice, req.AT == 1, now) { // raced with other bids for the last of the budget
+			reason = reasonBudget
+			continue
+		}
+		resp.Cur = best.c.Currency
+		bids = append(bids, bid)
+	}
+	if len(bids) == 0 {
+		return nil, reason
+	}
+	bidsPlaced.Add(len(bids))
+	resp.SeatBid = []openrtb2.SeatBid{{Seat: "chaser", Bid: bids}}
+	return resp, ""
+}
+
+// requestContext extracts what targeting needs.
+func requestContext(req *openrtb2.BidRequest) (country string, devType int, domain string) {
+	if d := req.Device; d != nil {
+		devType = int(d.DeviceType)
+		if d.Geo != nil {
+			country = d.Geo.Country
+		}
+	}
+	if country == "" && req.User != nil && req.User.Geo != nil {
+		country = req.User.Geo.Country
+	}
+	if req.Site != nil {
+		domain = req.Site.Domain
+	} else if req.App != nil {
+		domain = req.App.Bundle
+	}
+	return
+}
+
+func targets(c *campaign.Campaign, country string, devType int, domain string) bool {
+	t := &c.Targeting
+	if len(t.Countries) > 0 && !containsFold(t.Countries, country) {
+		return false
+	}
+	if len(t.DeviceTypes) > 0 {
+		ok := false
+		for _, d := range t.DeviceTypes {
+			if d == devType {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(t.Domains) > 0 && !containsFold(t.Domains, domain) {
+		return false
+	}
+	return true
+}
+
+func containsFold(list []string, v string) bool {
+	for _, s := range list {
+		if strings.EqualFold(s, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchAudiences reports whether one of the user's ids is in an included
+// audience and none is in an excluded one; it returns the matching id.
+func matchAudiences(as *audience.Snapshot, c *campaign.Campaign, ids []audience.Pseudonym) (audience.Pseudonym, bool) {
+	for _, ex := range c.Targeting.ExcludeAudiences {
+		for _, p := range ids {
+			if as.Contains(ex, p) {
+				return audience.Pseudonym{}, false
+			}
+		}
+	}
+	for _, a := range c.Targeting.Audiences {
+		for _, p := range ids {
+			if as.Contains(a, p) {
+				return p, true
+			}
+		}
+	}
+	return audience.Pseudonym{}, false
+}
+
+// blocked reports whether the request blocks the advertiser's domain.
+func blocked(req *openrtb2.BidRequest, adv *campaign.Advertiser) bool {
+	if adv == nil {
+		return true
+	}
+	if adv.Domain != "" {
+		for _, b := range req.BAdv {
+			if strings.EqualFold(b, adv.Domain) {
+				return true
+			}
+		}
+	}
+	// Chaser's creatives are retail product ads: IAB category IAB22
+	// (shopping). Requests that block it get no bid.
+	for _, c := range req.BCat {
+		if c == "IAB22" || strings.HasPrefix(c, "IAB22-") {
+			return true
+		}
+	}
+	return false
+}
+
+// fitImp picks how the campaign can fill the imp: a banner size the imp
+// accepts (banner w/h or one of its formats), or else a native ad when both
+// the imp and the campaign do native (native is reported by a zero size).
+// Video- and audio-only imps do not fit.
+func fitImp(imp *openrtb2.Imp, c *campaign.Campaign) (campaign.Size, bool) {
+	if sz, ok := fitBanner(imp, c); ok {
+		return sz, true
+	}
+	if imp.Native != nil && c.Creative.Native && imp.Native.Request != "" {
+		return campaign.Size{}, true
+	}
+	return campaign.Size{}, false
+}
+
+func fitBanner(imp *openrtb2.Imp, c *campaign.Campaign) (campaign.Size, bool) {
+	b := imp.Banner
+	if b == nil {
+		return campaign.Size{}, false
+	}
+	for _, sz := range c.Creative.Sizes {
+		if b.W != nil && b.H != nil && *b.W == sz.W && *b.H == sz.H {
+			return sz, true
+		}
+		for _, f := range b.Format {
+			if f.W == sz.W && f.H == sz.H {
+				return sz, true
+			}
+		}
+	}
+	return campaign.Size{}, false
+}
+
+func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candidate, price int64,
+	size campaign.Size, secureDefault bool, csnap *campaign.Snapshot) (openrtb2.Bid, bool) {
+	c := cd.c
+	feed := s.d.Catalog.Feed(c.AdvertiserID)
+	if feed == nil || len(feed.InStock) == 0 {
+		return openrtb2.Bid{}, false
+	}
+	var hist []creative.HistoryItem
+	offer := ""
+	if prof, err := s.profileOf(cd); err == nil {
+		hist = historyOf(prof)
+		if isCartAbandoner(hist) {
+			offer = c.Creative.Offer
+		}
+	}
+	native := size.W == 0
+	n := 1
+	if !native {
+		n = creative.ProductsForSize(size.W, size.H)
+	}
+	products := creative.Pick(make([]*creative.Product, 0, n), feed, hist, n)
+	if len(products) == 0 {
+		return openrtb2.Bid{}, false
+	}
+	secure := secureDefault
+	if imp.Secure != nil {
+		secure = *imp.Secure == 1
+	}
+	now := s.d.Now()
+	tok := pacing.Token{Campaign: c.ID, AuctionID: req.ID, ImpID: imp.ID, BidMicros: price, Unix: now.Unix(), User: cd.user,
+		FirstPrice: req.AT == 1}
+	enc := string(s.d.Notices.Append(nil, &tok))
+	base := s.d.BaseURL
+	impURL := base + "/notice/imp?t=" + enc
+	adv := csnap.Advertisers[c.AdvertiserID]
+	var adm string
+	mtype := openrtb2.MarkupBanner
+	if native {
+		sponsor := products[0].Brand
+		if sponsor == "" && adv != nil {
+			sponsor = adv.Name
+		}
+		var ok bool
+		adm, ok = s.d.Clicks.NativeADM(&creative.Native{Request: imp.Native.Request, Product: products[0], Offer: offer,
+			Sponsor: sponsor, Secure: secure, BaseURL: base, Advertiser: c.AdvertiserID, Campaign: c.ID, ImpURL: impURL})
+		if !ok {
+			return openrtb2.Bid{}, false
+		}
+		mtype = openrtb2.MarkupNative
+	} else {
+		adm = string(s.d.Clicks.AppendBannerHTML(nil, &creative.Banner{
+			W: size.W, H: size.H, Products: products, Offer: offer, Secure: secure,
+			BaseURL: base, Advertiser: c.AdvertiserID, Campaign: c.ID, ImpURL: impURL,
+		}))
+	}
+	var adomain []string
+	if adv != nil && adv.Domain != "" {
+		adomain = []string{adv.Domain}
+	}
+	return openrtb2.Bid{
+		ID:      req.ID + "-" + imp.ID,
+		ImpID:   imp.ID,
+		Price:   float64(price) / 1e6,
+		AdM:     adm,
+		ADomain: adomain,
+		CID:     c.ID,
+		CrID:    string(creative.AppendCRID(nil, size.W, size.H, native, products)),
+		W:       size.W,
+		H:       size.H,
+		MType:   mtype,
+		Cat:     []string{"IAB22"},
+		NURL:    base + "/notice/win?t=" + enc + "&p=${AUCTION_PRICE}&m=${AUCTION_MIN_TO_WIN}",
+		BURL:    base + "/notice/bill?t=" + enc + "&p=${AUCTION_PRICE}",
+		LURL:    base + "/notice/loss?t=" + enc + "&r=${AUCTION_LOSS}&m=${AUCTION_MIN_TO_WIN}",
+	}, true
+}
+
+func historyOf(p *audience.Profile) []creative.HistoryItem {
+	var out []creative.HistoryItem
+	for _, e := range p.Events {
+		var k uint8
+		switch e.Type {
+		case audience.EventProductView:
+			k = creative.KindView
+		case audience.EventAddToCart:
+			k = creative.KindCart
+		case audience.EventPurchase:
+			k = creative.KindPurchase
+		default:
+			continue
+		}
+		for _, pid := range e.Products {
+			out = append(out, creative.HistoryItem{Product: pid, Kind: k, Unix: e.Unix})
+		}
+	}
+	return out
+}
+
+// isCartAbandoner: the latest cart is newer than the latest purchase.
+func isCartAbandoner(h []creative.HistoryItem) bool {
+	var cart, buy int64
+	for _, e := range h {
+		switch e.Kind {
+		case creative.KindCart:
+			cart = max(cart, e.Unix)
+		case creative.KindPurchase:
+			buy = max(buy, e.Unix)
+		}
+	}
+	return cart > 0 && cart >= buy
+}

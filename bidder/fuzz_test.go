@@ -1,0 +1,84 @@
+package bidder
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prebid/openrtb/v20/openrtb2"
+)
+
+// specExamples returns the OpenRTB 2.5/2.6 specification's example requests
+// from ../shared/data (see its PROVENANCE.md), or nil when absent.
+func specExamples(t testing.TB) map[string][]byte {
+	out := map[string][]byte{}
+	root := filepath.Join("..", "..", "shared", "data", "openrtb-examples")
+	_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") || !strings.Contains(path, "bid-request") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err == nil {
+			out[path] = b
+		}
+		return nil
+	})
+	return out
+}
+
+// TestSpecExamples: every example request of the OpenRTB 2.5 and 2.6
+// specifications is a valid request: answered 200 or 204, never 400.
+func TestSpecExamples(t *testing.T) {
+	ex := specExamples(t)
+	if len(ex) == 0 {
+		t.Skip("../shared/data/openrtb-examples not present")
+	}
+	f := newFixture(t)
+	for path, body := range ex {
+		resp := f.do("POST", "/openrtb2/bid", "application/json", body, nil)
+		if c := resp.StatusCode(); c != 200 && c != 204 {
+			t.Errorf("%s: status %d: %s", path, c, resp.Body())
+		}
+	}
+}
+
+// FuzzBidRequest feeds arbitrary bodies to the bid endpoint: it must never
+// panic, answer only 200, 204 or 400, and every 200 must be a valid
+// response for the request.
+func FuzzBidRequest(f *testing.F) {
+	for _, dir := range []string{filepath.Join("testdata", "requests")} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+		for _, p := range files {
+			b, _ := os.ReadFile(p)
+			f.Add(b)
+		}
+	}
+	for _, b := range specExamples(f) {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"id":"x","imp":[{"id":"1","banner":{"w":300,"h":250},"bidfloor":1e308}],"user":{"buyeruid":"member-cookie"}}`))
+	f.Add([]byte(`{"id":"x","imp":[{"id":"1","banner":{"format":[{"w":0,"h":0}]}}],"device":{"ifa":"00000000-0000-0000-0000-000000000000"}}`))
+	f.Add([]byte(`{"id":"","imp":null}`))
+	fx := newFixture(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		resp := fx.do("POST", "/openrtb2/bid", "application/json", body, nil)
+		switch resp.StatusCode() {
+		case 204, 400:
+			return
+		case 200:
+		default:
+			t.Fatalf("status %d for %q", resp.StatusCode(), body)
+		}
+		var req openrtb2.BidRequest
+		if err := json.Unmarshal(body, &req); err != nil {
+			t.Fatalf("200 for a body that does not decode: %v", err)
+		}
+		var br openrtb2.BidResponse
+		if err := json.Unmarshal(resp.Body(), &br); err != nil {
+			t.Fatalf("200 with invalid JSON: %v", err)
+		}
+		checkResponse(t, &req, &br, fx.campaign)
+	})
+}

@@ -1,0 +1,143 @@
+package bidder
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/chaser-dsp/chaser/audience"
+	"github.com/chaser-dsp/chaser/campaign"
+	"github.com/chaser-dsp/chaser/creative"
+	"github.com/chaser-dsp/chaser/pacing"
+)
+
+// Limits of the public port.
+const (
+	// MaxBodyBytes bounds a request body (compressed or not).
+	MaxBodyBytes = 1 << 20
+	// MaxImps bounds the imps of one bid request.
+	MaxImps = 32
+	// MaxEIDs bounds the extended ids read from one request.
+	MaxEIDs = 16
+)
+
+// Deps are what the bidder reads and writes. All are required.
+type Deps struct {
+	Campaigns *campaign.Store
+	Audiences *audience.Manager
+	Catalog   *creative.Catalog
+	Pacer     *pacing.Pacer
+	Notices   *pacing.Signer
+	Clicks    *creative.ClickSigner
+	// BaseURL is the public base URL notices and clicks point at, e.g.
+	// "https://bid.example.com". No trailing slash.
+	BaseURL string
+	// Now is the clock; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// GDPRVendorID is Chaser's IAB Global Vendor List id, whose TCF consent
+	// a request under GDPR must carry (see consent.go). 0, the default,
+	// means not registered: no request under GDPR gets a bid.
+	GDPRVendorID uint16
+	// Ready reports whether the program is ready to bid (filters loaded);
+	// GET /readyz answers 503 until it is. Nil means always ready.
+	Ready func() bool
+}
+
+// Server is the public-port server.
+type Server struct {
+	d   Deps
+	srv *fasthttp.Server
+	ak  kindCache // audience types for pricing (pace.go)
+}
+
+// New returns a Server for deps.
+func New(d Deps) *Server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	s := &Server{d: d}
+	s.srv = &fasthttp.Server{
+		Handler:               s.Handle,
+		Name:                  "chaser",
+		MaxRequestBodySize:    MaxBodyBytes,
+		ReadBufferSize:        16 << 10,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		NoDefaultServerHeader: true,
+		NoDefaultDate:         true,
+		ErrorHandler:          s.transportError,
+		Logger:                fasthttpLogger{d.Logger},
+	}
+	return s
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug("fasthttp", "msg", format)
+}
+
+var transportErrors = metrics.NewCounter(`chaser_public_transport_errors_total`)
+
+// transportError answers requests fasthttp could not read (too large, bad
+// headers): a 4xx, counted.
+func (s *Server) transportError(ctx *fasthttp.RequestCtx, err error) {
+	transportErrors.Inc()
+	if _, ok := err.(*fasthttp.ErrSmallBuffer); ok {
+		ctx.Error("request header too large", fasthttp.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
+	if err == fasthttp.ErrBodyTooLarge {
+		bidBad("body_too_large").Inc()
+		ctx.Error("request body larger than 1 MiB", fasthttp.StatusRequestEntityTooLarge)
+		return
+	}
+	ctx.Error("bad request: "+err.Error(), fasthttp.StatusBadRequest)
+}
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown stops accepting connections and waits for in-flight requests.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+
+// Handle routes one request.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch string(path) {
+	case "/openrtb2/bid":
+		s.handleBid(ctx)
+	case "/notice/win":
+		s.handleWin(ctx, pacing.NoticeWin)
+	case "/notice/bill":
+		s.handleWin(ctx, pacing.NoticeBill)
+	case "/notice/loss":
+		s.handleLoss(ctx)
+	case "/notice/imp":
+		s.handleImp(ctx)
+	case "/click":
+		s.handleClick(ctx)
+	case "/healthz":
+		ctx.SetContentType("text/plain")
+		ctx.SetBodyString("ok\n")
+	case "/readyz":
+		ctx.SetContentType("text/plain")
+		if s.d.Ready != nil && !s.d.Ready() {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.SetBodyString("not ready\n")
+			return
+		}
+		ctx.SetBodyString("ready\n")
+	default:
+		ctx.Error("not found", fasthttp.StatusNotFound)
+	}
+}

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/chaser-dsp/chaser/admin"
+	"github.com/chaser-dsp/chaser/audience"
+	"github.com/chaser-dsp/chaser/bidder"
+	"github.com/chaser-dsp/chaser/campaign"
+	"github.com/chaser-dsp/chaser/creative"
+	"github.com/chaser-dsp/chaser/pacing"
+	"github.com/chaser-dsp/chaser/store"
+)
+
+// serveConfig is the configuration of `chaser serve`. Every flag may also be
+// set by a CHASER_* environment variable (flag name upper-cased, dashes to
+// underscores); a flag on the command line wins.
+type serveConfig struct {
+	DataDir   string // default ./data
+	BidAddr   string // default 127.0.0.1:8080
+	AdminAddr string // default 127.0.0.1:8081
+	PublicURL string // default http://<bid-addr>
+	Demo      bool   // seed demo data on first start
+	LogLevel  string // debug, info, warn, error; default info
+	// GDPRVendorID is Chaser's IAB Global Vendor List id; default 0 (not
+	// registered: no bid on requests under GDPR). See bidder/consent.go.
+	GDPRVendorID uint16
+	// FXRates are exchange rates for bid floors in other currencies, units
+	// per USD ("EUR=0.92,KRW=1380"); default pacing.DefaultRates.
+	FXRates string
+
+	settings []setting // every flag's value and where it came from, for the start-up log
+}
+
+// setting is one configuration value as printed at start.
+type setting struct{ name, value, source string }
+
+func parseServeFlags(args []string) (serveConfig, error) {
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "data directory (Pebble DB and generated secrets)")
+	fs.StringVar(&c.BidAddr, "bid-addr", "127.0.0.1:8080", "public address: bid requests, notices, pixel")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:8081", "admin API address")
+	fs.StringVar(&c.PublicURL, "public-url", "", "base URL of the public port in notices and clicks (default http://<bid-addr>)")
+	fs.BoolVar(&c.Demo, "demo", false, "seed a demo advertiser, feed, audience and campaign on first start")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.FXRates, "fx-rates", "", "exchange rates for bid floors, units per USD, e.g. EUR=0.92,KRW=1380 (default: built-in table)")
+	vendor := fs.Uint("gdpr-vendor-id", 0, "Chaser's IAB Global Vendor List id, whose TCF consent requests under GDPR must carry (0: not registered, no bid under GDPR)")
+	// Environment first, so command-line flags override it.
+	var envErr error
+	source := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "CHASER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %w", env, err)
+			}
+			source[f.Name] = "env " + env
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	fs.Visit(func(f *flag.Flag) { source[f.Name] = "flag" })
+	fs.VisitAll(func(f *flag.Flag) {
+		src := source[f.Name]
+		if src == "" {
+			src = "default"
+		}
+		c.settings = append(c.settings, setting{f.Name, maskSetting(f.Name, f.Value.String()), src})
+	})
+	if *vendor > 65535 {
+		return c, fmt.Errorf("--gdpr-vendor-id %d: at most 65535", *vendor)
+	}
+	c.GDPRVendorID = uint16(*vendor)
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.BidAddr
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	for i := range c.settings {
+		if c.settings[i].name == "public-url" && c.settings[i].source == "default" {
+			c.settings[i].value = maskSetting("public-url", c.PublicURL)
+		}
+	}
+	if !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
+		return c, fmt.Errorf("--public-url must start with http:// or https://")
+	}
+	return c, nil
+}
+
+// maskSetting hides secrets in a printed setting: values of flags named like
+// secrets, and passwords in URLs.
+func maskSetting(name, v string) string {
+	if v == "" {
+		return v
+	}
+	for _, s := range []string{"secret", "token", "password", "key"} {
+		if strings.Contains(name, s) {
+			return "***"
+		}
+	}
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		u.User = url.User("***")
+		return u.String()
+	}
+	return v
+}
+
+// logConfig prints the configuration at start: every flag with its source
+// (default, env CHASER_…, flag), and where the secrets come from, masked.
+func logConfig(log *slog.Logger, c serveConfig, secrets ...setting) {
+	attrs := make([]any, 0, len(c.settings)+len(secrets))
+	for _, s := range append(append([]setting{}, c.settings...), secrets...) {
+		attrs = append(attrs, slog.Group(strings.ReplaceAll(s.name, "-", "_"), "value", s.value, "from", s.source))
+	}
+	log.Info("config", attrs...)
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// secretSetting says, masked, where a secret comes from.
+func secretSetting(env, dataDir, file string) setting {
+	if os.Getenv(env) != "" {
+		return setting{env, "***", "env " + env}
+	}
+	return setting{env, "***", "file " + filepath.Join(dataDir, file)}
+}
+
+// loadSecret returns the secret from env, or from file under dataDir,
+// generating it (mode 0600) on first start.
+func loadSecret(log *slog.Logger, env, dataDir, file string) (string, error) {
+	if v := os.Getenv(env); v != "" {
+		if len(v) < 16 {
+			return "", fmt.Errorf("%s must be at least 16 characters", env)
+		}
+		log.Info("secret from environment", "name", env)
+		return v, nil
+	}
+	path := filepath.Join(dataDir, file)
+	if b, err := os.ReadFile(path); err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) >= 16 {
+			log.Info("secret loaded", "name", env, "file", path)
+			return s, nil
+		}
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	log.Info("secret generated", "name", env, "file", path)
+	return s, nil
+}
+
+func runServe(args []string) error {
+	cfg, err := parseServeFlags(args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel)
+	slog.SetDefault(log)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	secret, err := loadSecret(log, "CHASER_SECRET", cfg.DataDir, "secret")
+	if err != nil {
+		return err
+	}
+	adminToken, err := loadSecret(log, "CHASER_ADMIN_TOKEN", cfg.DataDir, "admin_token")
+	if err != nil {
+		return err
+	}
+	logConfig(log, cfg, secretSetting("CHASER_SECRET", cfg.DataDir, "secret"), secretSetting("CHASER_ADMIN_TOKEN", cfg.DataDir, "admin_token"))
+	app, err := openApp(cfg.DataDir, []byte(secret), adminToken, cfg.PublicURL, log, time.Now, withGDPRVendor(cfg.GDPRVendorID))
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	if cfg.FXRates != "" {
+		rates, err := pacing.ParseRates(cfg.FXRates)
+		if err != nil {
+			return fmt.Errorf("--fx-rates: %w", err)
+		}
+		app.pacer.SetRates(rates)
+	}
+	if cfg.Demo {
+		if err := seedDemo(app, log); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return app.Serve(ctx, cfg.BidAddr, cfg.AdminAddr)
+}
+
+// appOptions are optional settings of openApp.
+type appOptions struct {
+	gdprVendorID uint16
+}
+
+// appOption sets an appOptions field.
+type appOption func(*appOptions)
+
+// withGDPRVendor sets Chaser's IAB vendor id for TCF consent checks.
+func withGDPRVendor(id uint16) appOption { return func(o *appOptions) { o.gdprVendorID = id } }
+
+// app is the wired program: one DB, the domain services, both servers.
+type app struct {
+	// ready is set once the program can serve (filters loaded, listening)
+	// and cleared when shutdown starts; /readyz on both ports reports it.
+	ready     atomic.Bool
+	log       *slog.Logger
+	closeDB   func() error
+	campaigns *campaign.Store
+	audiences *audience.Manager
+	catalog   *creative.Catalog
+	pacer     *pacing.Pacer
+	public    *bidder.Server
+	admin     *admin.API
+}
+
+func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *slog.Logger, now func() time.Time, opts ...appOption) (*app, error) {
+	var o appOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	db, err := store.Open(filepath.Join(dataDir, "db"))
+	if err != nil {
+		return nil, err
+	}
+	a := &app{log: log, closeDB: db.Close}
+	fail := func(err error) (*app, error) { db.Close(); return nil, err }
+	if a.campaigns, err = campaign.Open(db, now); err != nil {
+		return fail(err)
+	}
+	t0 := time.Now()
+	if a.audiences, err = audience.NewManager(db, audience.Options{Secret: secret, Now: now, Logger: log}); err != nil {
+		return fail(err)
+	}
+	log.Info("audience filters loaded", "audiences", len(a.audiences.List("")), "took", time.Since(t0).Round(time.Millisecond))
+	if a.catalog, err = creative.OpenCatalog(db); err != nil {
+		return fail(err)
+	}
+	signer := pacing.NewSigner(secret)
+	if a.pacer, err = pacing.New(db, signer, a.campaigns, pacing.Options{Now: now, Logger: log}); err != nil {
+		return fail(err)
+	}
+	a.public = bidder.New(bidder.Deps{Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
+		Pacer: a.pacer, Notices: signer, Clicks: creative.NewClickSigner(secret), BaseURL: publicURL, Now: now, Logger: log,
+		GDPRVendorID: o.gdprVendorID, Ready: a.ready.Load})
+	a.admin = admin.New(admin.Deps{DB: db, Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
+		Pacer: a.pacer, AdminToken: adminToken, Now: now, Logger: log,
+		Erasers: erasers(a, log), Ready: a.ready.Load})
+	return a, nil
+}
+
+// erasers are the stores POST /v1/privacy/erase must clear of a person, in
+// order: audiences and profiles, then pacing's frequency counters.
+func erasers(a *app, log *slog.Logger) []admin.Eraser {
+	var out []admin.Eraser
+	if e, ok := any(a.audiences).(admin.Eraser); ok {
+		out = append(out, e)
+	} else {
+		log.Warn("audience.Manager has no Erase method in this build: POST /v1/privacy/erase answers 503")
+	}
+	return append(out, eraseFunc(func(p audience.Pseudonym) error { return a.pacer.EraseUser(p) }))
+}
+
+// eraseFunc adapts a function to admin.Eraser.
+type eraseFunc func(audience.Pseudonym) error
+
+func (f eraseFunc) Erase(p audience.Pseudonym) error { return f(p) }
+
+// Close flushes and closes the store.
+func (a *app) Close() error {
+	if a.closeDB == nil {
+		return nil
+	}
+	err := a.closeDB()
+	a.closeDB = nil
+	return err
+}
+
+// Serve runs both servers until ctx ends, then shuts down gracefully: stop
+// accepting, finish in-flight requests, then the caller closes the store.
+func (a *app) Serve(ctx context.Context, bidAddr, adminAddr string) error {
+	bl, err := net.Listen("tcp", bidAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", bidAddr, err)
+	}
+	al, err := net.Listen("tcp", adminAddr)
+	if err != nil {
+		bl.Close()
+		return fmt.Errorf("listen %s: %w", adminAddr, err)
+	}
+	return a.ServeListeners(ctx, bl, al)
+}
+
+// ServeListeners is Serve on given listeners (tests use port 0).
+func (a *app) ServeListeners(ctx context.Context, bl, al net.Listener) error {
+	adminSrv := &http.Server{Handler: a.admin, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	errc := make(chan error, 2)
+	go func() { errc <- a.public.Serve(bl) }()
+	go func() {
+		if err := adminSrv.Serve(al); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			return
+		}
+		errc <- nil
+	}()
+	a.ready.Store(true)
+	pctx, pstop := context.WithCancel(context.Background())
+	pdone := make(chan struct{})
+	go func() { a.pacer.Run(pctx); close(pdone) }() // pacing controller, reservations, reports
+	a.log.Info("chaser serving", "bid_addr", bl.Addr().String(), "admin_addr", al.Addr().String())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	a.ready.Store(false)
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := a.public.Shutdown(sctx); err != nil {
+		a.log.Warn("public shutdown", "err", err)
+	}
+	if err := adminSrv.Shutdown(sctx); err != nil {
+		a.log.Warn("admin shutdown", "err", err)
+	}
+	pstop()
+	<-pdone // flushed before the caller closes the store
+	return serveErr
+}
