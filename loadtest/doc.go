@@ -18,9 +18,11 @@
 //   - latency histograms (HDR) and the run report: throughput, latency
 //     percentiles, bid and win rates, spend per campaign, errors by kind,
 //     and, in check mode, every way a response broke the OpenRTB contract;
-//   - the baseline: a no-op fasthttp handler measured with the same settings
-//     in the same run, so a bidder's throughput is stated as a share of the
-//     ceiling on the same machine.
+//   - the baseline: a no-op fasthttp handler (in a child process, like the
+//     bidder) measured with the same settings in the same run, in slices
+//     alternating with the target's, so a bidder's throughput is stated as a
+//     share of the ceiling on the same machine even when the machine's load
+//     drifts.
 //
 // # Reading the report
 //
