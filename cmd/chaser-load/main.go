@@ -1,0 +1,221 @@
+// Command chaser-load is Chaser's exchange simulator: it sends realistic
+// OpenRTB 2.6 traffic to a bidder at a target rate, runs the auction, fires
+// the notices and reports what the bidder did.
+//
+//	chaser-load --target http://127.0.0.1:8080 --qps 500 --duration 30s
+//	chaser-load --target http://127.0.0.1:8080 --baseline --duration 10s
+//	chaser-load --target http://127.0.0.1:8080 --check --budget cmp_1=5
+//
+// Progress goes to stderr once a second, the report to stdout (as JSON with
+// --json). Exit status: 0 done, 1 a --check failed, 2 bad flags or the run
+// could not start.
+//
+// The flags only fill a loadtest.Config; everything else is in package
+// loadtest.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+
+	"github.com/chaser-dsp/chaser/loadtest"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// options are the flags that are not part of loadtest.Config.
+type options struct {
+	json       bool
+	baseline   bool
+	cpuProfile string
+	noopServer string // serve the no-op baseline server (as the child of a --baseline run)
+}
+
+type budgetFlag map[string]float64
+
+func (b budgetFlag) String() string { return fmt.Sprint(map[string]float64(b)) }
+
+func (b budgetFlag) Set(s string) error {
+	cid, amount, err := loadtest.ParseBudget(s)
+	if err != nil {
+		return err
+	}
+	b[cid] = amount
+	return nil
+}
+
+// parseFlags turns the command line into a Config.
+func parseFlags(args []string, stderr io.Writer) (loadtest.Config, options, error) {
+	cfg := loadtest.DefaultConfig()
+	var opt options
+	fs := flag.NewFlagSet("chaser-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: chaser-load --target URL [--qps N | --mode closed] [--duration D] [flags]\n\n")
+		fs.PrintDefaults()
+	}
+	t, n := &cfg.Traffic, &cfg.Notices
+
+	fs.StringVar(&cfg.Target, "target", cfg.Target, "bidder base URL")
+	fs.StringVar(&cfg.Path, "path", cfg.Path, "bid endpoint path")
+	fs.Float64Var(&cfg.QPS, "qps", cfg.QPS, "open-loop request rate; 0 means closed loop (max throughput)")
+	mode := fs.String("mode", "", "open or closed (default open, closed when --qps 0 or with --baseline without --qps)")
+	fs.IntVar(&cfg.Connections, "connections", cfg.Connections, "concurrent connections (most requests in flight)")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to send requests")
+	fs.DurationVar(&cfg.TMax, "tmax", cfg.TMax, "BidRequest.tmax; slower answers count as timeouts")
+	auction := fs.String("auction", string(cfg.Auction), "first or second (price auction; sets BidRequest.at)")
+	fs.Float64Var(&cfg.Competition.Median, "compete-median", cfg.Competition.Median, "median competing CPM (log-normal); 0 = no competition")
+	fs.Float64Var(&cfg.Competition.Sigma, "compete-sigma", cfg.Competition.Sigma, "log-normal sigma of the competing CPM; 0 = always the median")
+
+	fs.IntVar(&t.PoolSize, "pool", t.PoolSize, "distinct pre-generated requests")
+	fs.Uint64Var(&t.Seed, "seed", t.Seed, "random seed for the request pool and the run")
+	fs.Float64Var(&t.SiteShare, "site-share", t.SiteShare, "share of site requests (rest are app)")
+	fs.Float64Var(&t.NativeShare, "native-share", t.NativeShare, "share of native imps (rest are banner)")
+	fs.Float64Var(&t.FloorShare, "floor-share", t.FloorShare, "share of imps with a bidfloor")
+	fs.Float64Var(&t.FloorMedian, "floor-median", t.FloorMedian, "median bidfloor, CPM USD")
+	fs.Float64Var(&t.GzipShare, "gzip-share", t.GzipShare, "share of requests with a gzip body")
+	fs.Float64Var(&t.GDPRShare, "gdpr-share", t.GDPRShare, "share of EU requests with regs.gdpr=1 and a TCF v2 string")
+	fs.Float64Var(&t.GDPRConsentShare, "gdpr-consent-share", t.GDPRConsentShare, "share of GDPR requests whose TCF string consents")
+	fs.Float64Var(&t.COPPAShare, "coppa-share", t.COPPAShare, "share of requests with regs.coppa=1")
+	fs.Float64Var(&t.USPrivacyOptOutShare, "usp-optout-share", t.USPrivacyOptOutShare, "share of US requests with regs.us_privacy=1YYN")
+	fs.Float64Var(&t.UnknownShare, "unknown-share", t.UnknownShare, "share of users unknown to the bidder")
+	fs.StringVar(&t.KnownPrefix, "known-prefix", t.KnownPrefix, "known users' buyeruid prefix")
+	fs.IntVar(&t.KnownCount, "known-count", t.KnownCount, "known users: PREFIX1 … PREFIXn")
+	ifaFile := fs.String("known-ifa-file", "", "file of known mobile ad ids, one a line; known app users are sent by device.ifa")
+
+	fs.BoolVar(&n.Disabled, "no-notices", false, "send no win, billing or loss notices (measure bid handling alone, as the baseline)")
+	fs.Float64Var(&n.DuplicateShare, "dup-win-share", n.DuplicateShare, "share of wins whose nurl is fired twice")
+	fs.Float64Var(&n.LateShare, "late-win-share", n.LateShare, "share of wins whose notices come late")
+	fs.DurationVar(&n.LateDelay, "late-win-delay", n.LateDelay, "delay of late win notices")
+	fs.IntVar(&n.Workers, "notice-workers", n.Workers, "goroutines firing notices")
+	fs.DurationVar(&n.Timeout, "notice-timeout", n.Timeout, "timeout of one notice request")
+	fs.DurationVar(&n.DrainTimeout, "notice-drain", n.DrainTimeout, "how long to wait for pending notices at the end")
+
+	fs.BoolVar(&cfg.Check, "check", false, "exit 1 if any answer is invalid OpenRTB, an HTTP error, or a campaign exceeds its --budget")
+	budgets := budgetFlag{}
+	fs.Var(budgets, "budget", "campaign=amount: most the campaign (Bid.cid) may spend, currency units (repeatable; with --check)")
+	fs.Float64Var(&cfg.MaxErrorShare, "max-error-share", cfg.MaxErrorShare, "with --check, share of requests allowed to end in connection errors or timeouts")
+	fs.BoolVar(&opt.json, "json", false, "print the report as JSON")
+	fs.BoolVar(&opt.baseline, "baseline", false, "first measure a no-op fasthttp handler (in a child process, on loopback) with the same settings, and report the target's throughput as a share of it")
+	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "with --baseline: alternating baseline/target slices sharing --duration (evens out a machine whose load drifts)")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	fs.StringVar(&opt.noopServer, "noop-server", "", "internal: serve the no-op baseline server on this address until stdin closes")
+	fs.StringVar(&opt.cpuProfile, "cpuprofile", "", "write a CPU profile of chaser-load itself to this file (is the generator the bottleneck?)")
+
+	if err := fs.Parse(args); err != nil {
+		return cfg, opt, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, opt, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	qpsSet := false
+	fs.Visit(func(f *flag.Flag) { qpsSet = qpsSet || f.Name == "qps" })
+	switch {
+	case *mode != "":
+		cfg.Mode = loadtest.Mode(*mode)
+	case cfg.QPS == 0, opt.baseline && !qpsSet:
+		cfg.Mode = loadtest.ModeClosed
+	default:
+		cfg.Mode = loadtest.ModeOpen
+	}
+	cfg.Auction = loadtest.AuctionType(*auction)
+	if len(budgets) > 0 {
+		cfg.Budgets = budgets
+	}
+	if *ifaFile != "" {
+		f, err := os.Open(*ifaFile)
+		if err != nil {
+			return cfg, opt, err
+		}
+		t.KnownIFAs, err = loadtest.ReadIDs(f)
+		f.Close()
+		if err != nil {
+			return cfg, opt, fmt.Errorf("%s: %w", *ifaFile, err)
+		}
+	}
+	if !*quiet {
+		cfg.Progress = stderr
+	}
+	if opt.noopServer != "" {
+		return cfg, opt, nil
+	}
+	return cfg, opt, cfg.Validate()
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cfg, opt, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "chaser-load:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if opt.noopServer != "" {
+		if err := loadtest.ServeNoop(ctx, opt.noopServer, stdout, stdin); err != nil {
+			fmt.Fprintln(stderr, "chaser-load:", err)
+			return 2
+		}
+		return 0
+	}
+	if opt.cpuProfile != "" {
+		f, err := os.Create(opt.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "chaser-load:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "chaser-load:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	var report interface {
+		WriteText(io.Writer) error
+		Failed() bool
+	}
+	if opt.baseline {
+		// The no-op server runs as a child process, like the bidder it is
+		// compared with; in process only if this binary cannot be found.
+		var start loadtest.NoopStarter
+		if exe, err := os.Executable(); err == nil {
+			start = loadtest.ChildNoop(exe, "--noop-server", "127.0.0.1:0")
+		}
+		report, err = loadtest.RunBaseline(ctx, cfg, start)
+	} else {
+		report, err = loadtest.Run(ctx, cfg)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "chaser-load:", err)
+		return 2
+	}
+	if opt.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(report)
+	} else {
+		err = report.WriteText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "chaser-load:", err)
+		return 2
+	}
+	if report.Failed() {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# loadtest-demo.sh: build chaser and chaser-load, start `chaser serve --demo`
+# on loopback with a fresh data directory, wait until it is healthy, measure it
+# with chaser-load in check mode, then stop it with SIGTERM.
+#
+#   bash scripts/loadtest-demo.sh                  # 500 qps for 10 s, --check
+#   QPS=2000 DURATION=30s bash scripts/loadtest-demo.sh --json
+#   bash scripts/loadtest-demo.sh --baseline --qps 0   # extra flags go to chaser-load
+#
+# Exit status: chaser-load's (0 passed, 1 check failed, 2 bad flags), or 3 when
+# the server could not be built or started.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+BID_ADDR=${BID_ADDR:-127.0.0.1:18080}
+ADMIN_ADDR=${ADMIN_ADDR:-127.0.0.1:18081}
+QPS=${QPS:-500}
+DURATION=${DURATION:-10s}
+STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-60} # seconds
+
+log() { echo "loadtest-demo: $*" >&2; }
+
+# http_status HOST:PORT PATH prints the HTTP status of a GET, or nothing.
+http_status() {
+	local host=${1%:*} port=${1##*:} path=$2 line
+	if command -v curl >/dev/null 2>&1; then
+		curl -s -o /dev/null -m 2 -w '%{http_code}' "http://$1$path" 2>/dev/null | grep -v '^000$' || true
+		return
+	fi
+	# No curl: speak HTTP/1.0 over bash's /dev/tcp.
+	if exec 3<>"/dev/tcp/$host/$port" 2>/dev/null; then
+		printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$1" >&3
+		IFS=' ' read -r -t 2 _ line _ <&3 || true
+		exec 3<&- 3>&-
+		echo "${line:-}"
+	fi
+}
+
+log "building bin/chaser and bin/chaser-load"
+mkdir -p bin
+if ! go build -o bin/chaser ./cmd/chaser || ! go build -o bin/chaser-load ./cmd/chaser-load; then
+	log "build failed"
+	exit 3
+fi
+
+if [ -n "$(http_status "$BID_ADDR" /healthz)" ]; then
+	log "something already answers on $BID_ADDR; stop it or set BID_ADDR"
+	exit 3
+fi
+
+DATA_DIR=$(mktemp -d)
+SERVER_LOG="$DATA_DIR/chaser.log"
+SERVER_PID=
+cleanup() {
+	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		log "stopping chaser (pid $SERVER_PID) with SIGTERM"
+		kill -TERM "$SERVER_PID" 2>/dev/null || true
+		for _ in $(seq 1 100); do
+			kill -0 "$SERVER_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$SERVER_PID" 2>/dev/null; then
+			log "chaser did not stop within 10s of SIGTERM; killing it"
+			kill -KILL "$SERVER_PID" 2>/dev/null || true
+		fi
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+	rm -rf "$DATA_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "starting chaser serve --demo (data dir $DATA_DIR, bid $BID_ADDR, admin $ADMIN_ADDR)"
+bin/chaser serve --demo --data-dir "$DATA_DIR" --bid-addr "$BID_ADDR" --admin-addr "$ADMIN_ADDR" >"$SERVER_LOG" 2>&1 &
+SERVER_PID=$!
+
+deadline=$((SECONDS + STARTUP_TIMEOUT))
+until [ "$(http_status "$BID_ADDR" /healthz)" = 200 ]; do
+	if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+		log "chaser exited during startup; its log:"
+		cat "$SERVER_LOG" >&2
+		SERVER_PID=
+		exit 3
+	fi
+	if [ "$SECONDS" -ge "$deadline" ]; then
+		log "chaser not healthy after ${STARTUP_TIMEOUT}s; its log:"
+		cat "$SERVER_LOG" >&2
+		exit 3
+	fi
+	sleep 0.2
+done
+log "chaser is healthy"
+
+status=0
+bin/chaser-load --target "http://$BID_ADDR" --qps "$QPS" --duration "$DURATION" --check "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+	log "chaser-load exited with $status; last lines of the server log:"
+	tail -n 20 "$SERVER_LOG" >&2
+fi
+exit "$status"
