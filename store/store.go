@@ -110,3 +110,6 @@ func (quietLogger) Fatalf(format string, args ...interface{}) {
 	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
 	os.Exit(1)
 }
+
+// PrefixAudienceJob holds audience upload job records (audience).
+const PrefixAudienceJob = "auj/"
