@@ -4,10 +4,9 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"runtime"
 	"sync"
 	"sync/atomic"
-
-	"github.com/bits-and-blooms/bloom/v3"
 )
 
 // FalsePositiveTarget is the false-positive rate audience filters are sized
@@ -16,74 +15,97 @@ import (
 const FalsePositiveTarget = 0.005
 
 // KnownFalsePositiveTarget is the rate of the filter of every member of every
-// audience, which the bid path asks first. A false "known" only costs the
-// lookups in the campaigns' own audience filters (each at
-// FalsePositiveTarget), so it trades a higher rate for about one byte a user
-// instead of 1.4.
-const KnownFalsePositiveTarget = 0.02
+// audience, which the bid path asks first. A false "known" costs the lookups
+// in the campaigns' own audience filters (each at FalsePositiveTarget): at
+// 1 % that is about 1.2 bytes a distinct user at capacity, and 2 % of
+// unknown users (two ids each) pay for a scan of the audiences.
+const KnownFalsePositiveTarget = 0.01
 
 // headroom is the capacity a filter is built with, relative to the members
 // it holds: room to grow before a rebuild, while staying under 2 bytes a
-// member at FalsePositiveTarget (11 bits a member at capacity).
+// member at FalsePositiveTarget (11.6 bits a member at capacity, 14.5 with
+// the headroom).
 const headroom = 1.25
 
 // minCapacity is the smallest filter capacity (a 1.4 KB filter).
 const minCapacity = 1024
 
-// bloomFilter is a bloom filter whose bit words are read and written with
-// atomic operations, so the bid path tests it while uploads add to it, with
-// no lock and no copy. Its parameters (m bits, k probes) are the ones
-// bits-and-blooms/bloom/v3 estimates for a capacity and rate; its probes are
-// derived from the pseudonym itself (already a keyed hash, uniformly
-// distributed), by double hashing, so a test costs no hashing. bloom/v3's own
-// BloomFilter is not safe for concurrent Add and Test, and copying it on
-// every upload batch costs O(filter size) a batch; that is why Chaser keeps
-// its own words.
+// bloomFilter is a cache-line-blocked bloom filter whose words are read and
+// written with atomic operations, so the bid path tests it while uploads add
+// to it, with no lock and no copy.
+//
+// Blocked: a pseudonym picks one 512-bit block (a 64-byte cache line) and
+// sets k bits inside it, so a test or an add touches one cache line instead
+// of k. On the bid path's working set (tens of MB, far beyond the caches)
+// that is the difference between one memory access and up to eight. It
+// needs about 5 % more bits than a classic filter for the same rate (11.6
+// instead of 11.0 bits a member at 0.5 %); sizeFor finds bits and k from the
+// exact false-positive rate of a blocked filter.
+//
+// The probes come from the pseudonym itself, already a keyed hash and
+// uniformly distributed: its first 64 bits choose the block, its last 64
+// bits, multiplied by k fixed odd salts, the bits. bits-and-blooms/bloom/v3
+// (the classic layout, murmur-hashed) serves as the reference in the tests;
+// its BloomFilter is not safe for concurrent Add and Test, and copying one on
+// every upload batch costs O(filter size) a batch.
 type bloomFilter struct {
-	words    []uint64
-	m        uint64 // bits, a multiple of 64
+	words    []uint64 // blocks × 8
+	blocks   uint64
 	k        uint32
 	capacity uint64  // members it holds at rate
 	rate     float64 // the false-positive target it was sized for
 	added    atomic.Uint64
 }
 
+const blockBits = 512
+
+// salts derive a block's bit positions from 64 bits of pseudonym.
+var salts = [...]uint64{
+	0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9, 0x94d049bb133111eb, 0xd6e8feb86659fd93,
+	0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3, 0x589965cc75374cc3,
+	0x1d8e4e27c47d124f, 0xc2b2ae3d27d4eb4f, 0x165667b19e3779f9, 0x85ebca77c2b2ae63,
+}
+
 func newBloom(capacity uint64, rate float64) *bloomFilter {
 	if capacity < minCapacity {
 		capacity = minCapacity
 	}
-	m, k := bloom.EstimateParameters(uint(capacity), rate)
-	words := (uint64(m) + 63) / 64
-	return &bloomFilter{words: make([]uint64, words), m: words * 64, k: uint32(k), capacity: capacity, rate: rate}
-}
-
-func probes(p *Pseudonym) (h1, h2 uint64) {
-	return binary.LittleEndian.Uint64(p[0:8]), binary.LittleEndian.Uint64(p[8:16]) | 1
+	bitsPer, k := sizeFor(rate)
+	blocks := uint64(math.Ceil(float64(capacity) * bitsPer / blockBits))
+	f := &bloomFilter{blocks: blocks, k: k, capacity: capacity, rate: rate}
+	f.words = allocWords(f, int(blocks*8))
+	return f
 }
 
 // test reports whether p may be in the filter (false: certainly not).
 func (f *bloomFilter) test(p *Pseudonym) bool {
-	h1, h2 := probes(p)
-	for i := uint32(0); i < f.k; i++ {
-		pos, _ := bits.Mul64(h1, f.m)
-		if atomic.LoadUint64(&f.words[pos>>6])&(1<<(pos&63)) == 0 {
-			return false
-		}
-		h1 += h2
+	blk, _ := bits.Mul64(binary.LittleEndian.Uint64(p[0:8]), f.blocks)
+	w := f.words[blk*8 : blk*8+8 : blk*8+8]
+	h := binary.LittleEndian.Uint64(p[8:16])
+	// All k probes, without an early exit: they share one cache line, and a
+	// loop without data-dependent branches lets the processor run ahead into
+	// the next filter's line (a caller testing many audiences).
+	ok := uint64(1)
+	for i := uint32(0); i < f.k && i < uint32(len(salts)); i++ {
+		bit := (h * salts[i]) >> (64 - 9)
+		ok &= atomic.LoadUint64(&w[bit>>6]) >> (bit & 63)
 	}
-	return true
+	runtime.KeepAlive(f)
+	return ok&1 != 0
 }
 
 func (f *bloomFilter) set(p *Pseudonym) {
-	h1, h2 := probes(p)
-	for i := uint32(0); i < f.k; i++ {
-		pos, _ := bits.Mul64(h1, f.m)
-		w, b := &f.words[pos>>6], uint64(1)<<(pos&63)
-		if atomic.LoadUint64(w)&b == 0 {
-			atomic.OrUint64(w, b)
+	blk, _ := bits.Mul64(binary.LittleEndian.Uint64(p[0:8]), f.blocks)
+	w := f.words[blk*8 : blk*8+8 : blk*8+8]
+	h := binary.LittleEndian.Uint64(p[8:16])
+	for i := uint32(0); i < f.k && i < uint32(len(salts)); i++ {
+		bit := (h * salts[i]) >> (64 - 9)
+		word, b := &w[bit>>6], uint64(1)<<(bit&63)
+		if atomic.LoadUint64(word)&b == 0 {
+			atomic.OrUint64(word, b)
 		}
-		h1 += h2
 	}
+	runtime.KeepAlive(f)
 }
 
 func (f *bloomFilter) addAll(ps []Pseudonym) {
@@ -97,17 +119,73 @@ func (f *bloomFilter) addAll(ps []Pseudonym) {
 func (f *bloomFilter) full(n uint64) bool { return f.added.Load()+n > f.capacity }
 
 // bytes is the filter's memory.
-func (f *bloomFilter) bytes() uint64 { return f.m / 8 }
+func (f *bloomFilter) bytes() uint64 { return uint64(len(f.words)) * 8 }
 
 // fillRate is the measured false-positive rate of the filter as it is: the
-// chance that k probes of a non-member all land on set bits, from the share
-// of bits set (one pass over the words).
+// chance that a non-member's k probes all land on set bits of its block,
+// averaged over the blocks (one pass over the words).
 func (f *bloomFilter) fillRate() float64 {
-	var ones uint64
-	for i := range f.words {
-		ones += uint64(bits.OnesCount64(atomic.LoadUint64(&f.words[i])))
+	var sum float64
+	for b := 0; b+8 <= len(f.words); b += 8 {
+		ones := 0
+		for _, w := range f.words[b : b+8] {
+			ones += bits.OnesCount64(atomic.LoadUint64(&w))
+		}
+		if ones > 0 {
+			sum += math.Pow(float64(ones)/blockBits, float64(f.k))
+		}
 	}
-	return math.Pow(float64(ones)/float64(f.m), float64(f.k))
+	runtime.KeepAlive(f)
+	return sum / float64(f.blocks)
+}
+
+// blockedRate is the false-positive rate of a blocked filter with bitsPer
+// bits a member and k probes: the members a block holds are Poisson
+// distributed with mean blockBits/bitsPer.
+func blockedRate(bitsPer float64, k int) float64 {
+	lambda := blockBits / bitsPer
+	var fp float64
+	for j := 0; j < int(lambda*4)+64; j++ {
+		pj := math.Exp(-lambda + float64(j)*math.Log(lambda) - lgamma(j+1))
+		fp += pj * math.Pow(1-math.Pow(1-1.0/blockBits, float64(k*j)), float64(k))
+	}
+	return fp
+}
+
+func lgamma(n int) float64 {
+	v, _ := math.Lgamma(float64(n))
+	return v
+}
+
+var sizes sync.Map // rate → [2]float64{bits a member, k}
+
+// sizeFor returns the fewest bits a member, and the k, for which a blocked
+// filter at capacity stays under rate.
+func sizeFor(rate float64) (bitsPer float64, k uint32) {
+	if v, ok := sizes.Load(rate); ok {
+		s := v.([2]float64)
+		return s[0], uint32(s[1])
+	}
+	best, bestK := math.Inf(1), 1
+	for kk := 1; kk <= len(salts); kk++ {
+		lo, hi := 1.0, 64.0
+		if blockedRate(hi, kk) > rate {
+			continue
+		}
+		for hi-lo > 0.01 {
+			mid := (lo + hi) / 2
+			if blockedRate(mid, kk) > rate {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		if hi < best {
+			best, bestK = hi, kk
+		}
+	}
+	sizes.Store(rate, [2]float64{best, float64(bestK)})
+	return best, uint32(bestK)
 }
 
 // memberSet is one audience's filter as the bid path sees it. Tests read cur;
@@ -166,7 +244,7 @@ type FilterStats struct {
 	Bytes    uint64 `json:"bytes"`
 	Added    uint64 `json:"added"`    // ids added since it was built (members and linked ids)
 	Capacity uint64 `json:"capacity"` // ids it holds under the target rate
-	K        uint32 `json:"hashes"`
+	K        uint32 `json:"probes"`
 	// FalsePositiveRate is measured from the bits set.
 	FalsePositiveRate float64 `json:"false_positive_rate"`
 	Target            float64 `json:"false_positive_target"`
@@ -218,11 +296,46 @@ func (s *Snapshot) Contains(id string, p Pseudonym) bool {
 	return true
 }
 
+// MemberOf appends to dst the audiences, among audiences, that contain any of
+// the user's ids (with FalsePositiveTarget odds of a false positive each),
+// and returns it. It is the bid path's question: the known filter answers
+// first, so a user in no audience costs one cache line per id. Erased ids
+// never match.
+func (s *Snapshot) MemberOf(ids []Pseudonym, audiences []string, dst []string) []string {
+	known := false
+	for i := range ids {
+		if s.known.test(&ids[i]) && !s.Erased(ids[i]) {
+			known = true
+			break
+		}
+	}
+	if !known {
+		return dst
+	}
+	for _, a := range audiences {
+		set := s.sets[a]
+		if set == nil {
+			continue
+		}
+		f := set.cur.Load()
+		for i := range ids {
+			if f.test(&ids[i]) && !s.Erased(ids[i]) {
+				dst = append(dst, a)
+				break
+			}
+		}
+	}
+	return dst
+}
+
 // Has reports whether the snapshot holds a filter for audience id.
 func (s *Snapshot) Has(id string) bool { return s.sets[id] != nil }
 
 // Erased reports whether p was erased.
 func (s *Snapshot) Erased(p Pseudonym) bool {
+	if len(s.erased) == 0 {
+		return false
+	}
 	_, gone := s.erased[p]
 	return gone
 }

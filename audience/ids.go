@@ -162,8 +162,10 @@ func normalizeTo(dst []byte, t IDType, raw []byte, defaultCountry string) (IDTyp
 	}
 	switch t {
 	case IDEmail:
-		if len(v) == 64 && isHex(v) {
-			return IDEmailSHA256, appendHexDecoded(dst, v), nil
+		if len(v) == 64 {
+			if b, ok := appendHexDecoded(dst, v); ok {
+				return IDEmailSHA256, b, nil
+			}
 		}
 		var buf [MaxIDLen]byte
 		e, err := normalizeEmail(buf[:0], v)
@@ -173,8 +175,10 @@ func normalizeTo(dst []byte, t IDType, raw []byte, defaultCountry string) (IDTyp
 		sum := sha256.Sum256(e)
 		return IDEmailSHA256, append(dst, sum[:]...), nil
 	case IDPhone:
-		if len(v) == 64 && isHex(v) {
-			return IDPhoneSHA256, appendHexDecoded(dst, v), nil
+		if len(v) == 64 {
+			if b, ok := appendHexDecoded(dst, v); ok {
+				return IDPhoneSHA256, b, nil
+			}
 		}
 		var buf [24]byte
 		p, err := normalizePhone(buf[:0], v, defaultCountry)
@@ -184,10 +188,14 @@ func normalizeTo(dst []byte, t IDType, raw []byte, defaultCountry string) (IDTyp
 		sum := sha256.Sum256(p)
 		return IDPhoneSHA256, append(dst, sum[:]...), nil
 	case IDEmailSHA256, IDPhoneSHA256:
-		if len(v) != 64 || !isHex(v) {
+		if len(v) != 64 {
 			return t, nil, ErrBadHash
 		}
-		return t, appendHexDecoded(dst, v), nil
+		b, ok := appendHexDecoded(dst, v)
+		if !ok {
+			return t, nil, ErrBadHash
+		}
+		return t, b, nil
 	case IDMAID:
 		b, err := appendUUID(dst, v)
 		return t, b, err
@@ -220,34 +228,33 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-func isHex(v []byte) bool {
-	for _, c := range v {
-		if fromHex(c) > 15 {
-			return false
-		}
+// unhex maps a hex digit (either case) to its value, anything else to 0xff.
+var unhex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return true
-}
-
-func fromHex(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
 	}
-	return 255
-}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+		t[c-'a'+'A'] = byte(c-'a') + 10
+	}
+	return t
+}()
 
-// appendHexDecoded appends the bytes of the even-length hex string v (which
-// the caller validated).
-func appendHexDecoded(dst, v []byte) []byte {
+func fromHex(c byte) byte { return unhex[c] }
+
+// appendHexDecoded appends the bytes of the even-length hex string v, and
+// reports whether v was hex (dst is unusable when not).
+func appendHexDecoded(dst, v []byte) ([]byte, bool) {
+	var bad byte
 	for i := 0; i+1 < len(v); i += 2 {
-		dst = append(dst, fromHex(v[i])<<4|fromHex(v[i+1]))
+		hi, lo := unhex[v[i]], unhex[v[i+1]]
+		bad |= hi | lo
+		dst = append(dst, hi<<4|lo)
 	}
-	return dst
+	return dst, bad <= 15 && len(v)%2 == 0
 }
 
 // normalizeEmail appends the trimmed, lower-cased address (no dot or +tag
@@ -438,20 +445,18 @@ func appendUUID(dst, v []byte) ([]byte, error) {
 	default:
 		return nil, ErrBadMAID
 	}
-	if !isHex(h[:n]) {
+	out, ok := appendHexDecoded(dst, h[:])
+	if !ok {
 		return nil, ErrBadMAID
 	}
-	zero := true
-	for _, c := range h {
-		if c != '0' {
-			zero = false
-			break
-		}
+	var or byte
+	for _, c := range out[len(dst):] {
+		or |= c
 	}
-	if zero {
+	if or == 0 {
 		return nil, ErrZeroMAID
 	}
-	return appendHexDecoded(dst, h[:]), nil
+	return out, nil
 }
 
 // Pseudonym is the keyed hash of (id kind, normalised value). It is the only
@@ -510,8 +515,10 @@ func (p *Pseudonymizer) ofPayload(t IDType, payload []byte) Pseudonym {
 func appendPayload(dst []byte, t IDType, v []byte) []byte {
 	switch t {
 	case IDEmailSHA256, IDPhoneSHA256:
-		if len(v) == 64 && isHex(v) {
-			return appendHexDecoded(dst, v)
+		if len(v) == 64 {
+			if b, ok := appendHexDecoded(dst, v); ok {
+				return b
+			}
 		}
 	case IDMAID:
 		if b, err := appendUUID(dst, v); err == nil {

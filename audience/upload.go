@@ -137,17 +137,38 @@ type entry struct {
 	exists bool // a live member already
 }
 
-func sortEntries(es []entry) {
-	slices.SortFunc(es, func(a, b entry) int {
-		x, y := binary.BigEndian.Uint64(a.p[:8]), binary.BigEndian.Uint64(b.p[:8])
-		if x != y {
-			if x < y {
-				return -1
-			}
-			return 1
+func cmpEntry(a, b entry) int { return bytes.Compare(a.p[:], b.p[:]) }
+
+// sorter sorts batches of entries by pseudonym (the order of their keys):
+// it sorts 64-bit words made of 48 bits of pseudonym and a 16-bit index,
+// which is several times faster than sorting the entries with a comparison
+// function, then fixes the order of the rare entries that tie on those 48
+// bits with an insertion pass.
+type sorter struct {
+	keys []uint64
+	tmp  []entry
+}
+
+func (s *sorter) sort(es []entry) {
+	if len(es) > 1<<16 {
+		slices.SortFunc(es, cmpEntry)
+		return
+	}
+	keys := s.keys[:0]
+	for i := range es {
+		keys = append(keys, binary.BigEndian.Uint64(es[i].p[:8])&^0xffff|uint64(i))
+	}
+	slices.Sort(keys)
+	tmp := append(s.tmp[:0], es...)
+	for i, k := range keys {
+		es[i] = tmp[k&0xffff]
+	}
+	for i := 1; i < len(es); i++ {
+		for j := i; j > 0 && cmpEntry(es[j-1], es[j]) > 0; j-- {
+			es[j-1], es[j] = es[j], es[j-1]
 		}
-		return bytes.Compare(a.p[8:], b.p[8:])
-	})
+	}
+	s.keys, s.tmp = keys, tmp
 }
 
 // dedupe removes repeated pseudonyms from sorted es and returns how many.
@@ -177,6 +198,7 @@ type uploader struct {
 	body   *countingReader
 
 	pending   []entry
+	srt       sorter
 	adds      []Pseudonym
 	lastPub   time.Time
 	sizeDelta int64 // members added (removed) by the batch being recorded
@@ -400,7 +422,7 @@ func (j *UploadStats) addError(line int64, col, reason string) {
 func (u *uploader) flush() error {
 	m, st, j := u.m, u.st, &u.job
 	j.BytesRead = u.body.n
-	sortEntries(u.pending)
+	u.srt.sort(u.pending)
 	es, dups := dedupe(u.pending)
 	j.Duplicates += dups
 	hook := func(b *pebble.Batch, r applyResult) (func(), error) {
@@ -749,6 +771,7 @@ func (m *Manager) AddMembers(id string, ms []Member) (int64, error) {
 	snap := m.snap.Load()
 	var added int64
 	var scratch []Pseudonym
+	var srt sorter
 	for len(ms) > 0 {
 		n := min(len(ms), uploadBatch)
 		es := make([]entry, 0, n)
@@ -758,7 +781,7 @@ func (m *Manager) AddMembers(id string, ms []Member) (int64, error) {
 			}
 		}
 		ms = ms[n:]
-		sortEntries(es)
+		srt.sort(es)
 		es, _ = dedupe(es)
 		r, err := m.applyAdd(st, es, expiry, uint64(len(ms)), &scratch, nil)
 		added += r.applied
@@ -780,7 +803,8 @@ func (m *Manager) RemoveMembers(id string, ps []Pseudonym) (int64, error) {
 	for _, p := range ps {
 		es = append(es, entry{p: p})
 	}
-	sortEntries(es)
+	var srt sorter
+	srt.sort(es)
 	es, _ = dedupe(es)
 	r, err := m.applyRemove(st, es, nil)
 	if err != nil {

@@ -175,3 +175,24 @@ func FuzzUpload(f *testing.F) {
 		}
 	})
 }
+
+func TestSorter(t *testing.T) {
+	var s sorter
+	for _, n := range []int{0, 1, 2, 1000, uploadBatch, 1<<16 + 5} {
+		es := make([]entry, n)
+		for i, p := range randomPseudonyms(uint64(n), n) {
+			es[i].p = p
+		}
+		// Ties on the first 48 bits and exact duplicates.
+		for i := 0; i+3 < n; i += 97 {
+			copy(es[i+1].p[:6], es[i].p[:6])
+			es[i+2].p = es[i].p
+		}
+		s.sort(es)
+		for i := 1; i < n; i++ {
+			if cmpEntry(es[i-1], es[i]) > 0 {
+				t.Fatalf("n=%d: out of order at %d", n, i)
+			}
+		}
+	}
+}

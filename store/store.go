@@ -35,6 +35,12 @@ func Open(dir string) (*pebble.DB, error) {
 	}
 	opts := &pebble.Options{
 		Logger: quietLogger{},
+		// Bulk writes (audience uploads: tens of millions of random keys) stall
+		// on Pebble's 4 MB default memtable; 64 MB ones and a deeper L0 triple
+		// upload throughput (BENCHMARKS.md, "Audiences").
+		MemTableSize:          64 << 20,
+		L0StopWritesThreshold: 24,
+		LBaseMaxBytes:         256 << 20,
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
