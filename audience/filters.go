@@ -98,22 +98,45 @@ func (f *bloomFilter) set(p *Pseudonym) {
 	blk, _ := bits.Mul64(binary.LittleEndian.Uint64(p[0:8]), f.blocks)
 	w := f.words[blk*8 : blk*8+8 : blk*8+8]
 	h := binary.LittleEndian.Uint64(p[8:16])
+	var masks [8]uint64
 	for i := uint32(0); i < f.k && i < uint32(len(salts)); i++ {
 		bit := (h * salts[i]) >> (64 - 9)
-		word, b := &w[bit>>6], uint64(1)<<(bit&63)
-		if atomic.LoadUint64(word)&b == 0 {
-			atomic.OrUint64(word, b)
+		masks[bit>>6] |= 1 << (bit & 63)
+	}
+	for i, m := range masks {
+		if m != 0 && atomic.LoadUint64(&w[i])&m != m {
+			atomic.OrUint64(&w[i], m)
 		}
 	}
 	runtime.KeepAlive(f)
 }
 
+// prefetchRun is how many adds addAll touches ahead of setting their bits.
+const prefetchRun = 256
+
 func (f *bloomFilter) addAll(ps []Pseudonym) {
-	for i := range ps {
-		f.set(&ps[i])
+	var sink uint64
+	for start := 0; start < len(ps); start += prefetchRun {
+		run := ps[start:min(start+prefetchRun, len(ps))]
+		// Setting bits takes locked instructions, which wait for their cache
+		// line and fence everything after them: touch the run's lines first
+		// with plain loads, which the processor overlaps, so the sets hit
+		// the cache.
+		for i := range run {
+			blk, _ := bits.Mul64(binary.LittleEndian.Uint64(run[i][0:8]), f.blocks)
+			sink += atomic.LoadUint64(&f.words[blk*8])
+		}
+		for i := range run {
+			f.set(&run[i])
+		}
 	}
 	f.added.Add(uint64(len(ps)))
+	prefetchSink.Add(sink & 1)
+	runtime.KeepAlive(f)
 }
+
+// prefetchSink keeps addAll's loads from being optimised away.
+var prefetchSink atomic.Uint64
 
 // full reports whether adding n more members would pass the capacity.
 func (f *bloomFilter) full(n uint64) bool { return f.added.Load()+n > f.capacity }

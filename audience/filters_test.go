@@ -76,7 +76,10 @@ func TestFilterConcurrentAddTest(t *testing.T) {
 	for i := range batches {
 		batches[i] = randomPseudonyms(uint64(100+i), 500)
 	}
-	var added atomic.Int64 // batches fully added
+	// committed counts batches in the "store" (what a rebuild reads), bumped
+	// before they are added to the filter, as the Manager commits to Pebble
+	// before it adds; added counts batches fully added (what readers check).
+	var committed, added atomic.Int64
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for r := 0; r < 2; r++ {
@@ -109,7 +112,7 @@ func TestFilterConcurrentAddTest(t *testing.T) {
 			s.rebuild.Lock()
 			f := newBloom(uint64(40*500*2), FalsePositiveTarget)
 			s.beginRebuild(f)
-			n := int(added.Load())
+			n := int(committed.Load())
 			for i := 0; i < n; i++ {
 				f.addAll(batches[i])
 			}
@@ -118,6 +121,7 @@ func TestFilterConcurrentAddTest(t *testing.T) {
 		}
 	}()
 	for i := range batches {
+		committed.Add(1)
 		s.add(batches[i])
 		added.Add(1)
 	}

@@ -581,9 +581,12 @@ func TestUploadClientGone(t *testing.T) {
 	var j Job
 	go func() {
 		var err error
+		var once sync.Once
 		j, err = e.m.Upload(ctx, id, r, UploadOptions{Type: IDUID, Progress: func(int64) {
-			cancel()
-			close(r.release)
+			once.Do(func() {
+				cancel()
+				close(r.release)
+			})
 		}})
 		done <- err
 	}()
