@@ -568,7 +568,9 @@ func (m *Manager) applyAdd(st *audState, es []entry, expiry int64, expect uint64
 	if err := m.markExisting(st, es, now); err != nil {
 		return r, err
 	}
-	b := m.db.NewBatch()
+	// Sized once: a key is ~36 bytes, a value 9, plus the batch's framing;
+	// the job and audience records need a few KB.
+	b := m.db.NewBatchWithSize(len(es)*(len(st.id)+48) + 8<<10)
 	defer b.Close()
 	key := make([]byte, 0, 64)
 	for i := range es {
