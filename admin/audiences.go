@@ -179,8 +179,10 @@ func (a *API) members(w http.ResponseWriter, r *http.Request, p principal, remov
 		case errors.As(err, &mbe):
 			writeJSON(w, http.StatusRequestEntityTooLarge, uploadError{Error: "body larger than the upload limit", Field: "body", Job: jobOrNil(job)})
 		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			// The client is gone; the job is recorded as failed.
+			// The client is gone (nobody reads this answer; it sets the status
+			// the request metrics count); the job is recorded as failed.
 			metrics.GetOrCreateCounter(`chaser_admin_uploads_abandoned_total`).Inc()
+			writeJSON(w, http.StatusBadRequest, uploadError{Error: "upload interrupted: client disconnected", Job: jobOrNil(job)})
 		default:
 			var fe *audience.FieldError
 			if errors.As(err, &fe) && job.ID != "" {
