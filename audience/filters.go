@@ -151,8 +151,8 @@ func (f *bloomFilter) fillRate() float64 {
 	var sum float64
 	for b := 0; b+8 <= len(f.words); b += 8 {
 		ones := 0
-		for _, w := range f.words[b : b+8] {
-			ones += bits.OnesCount64(atomic.LoadUint64(&w))
+		for i := b; i < b+8; i++ {
+			ones += bits.OnesCount64(atomic.LoadUint64(&f.words[i]))
 		}
 		if ones > 0 {
 			sum += math.Pow(float64(ones)/blockBits, float64(f.k))
