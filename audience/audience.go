@@ -115,11 +115,13 @@ type Manager struct {
 	log     *slog.Logger
 	workers int
 
-	// mu guards auds and snapshot swaps (RecordEvent also serialises profile
-	// writes with it). It is never held across a member scan.
-	mu   sync.Mutex
-	auds map[string]*audState
-	snap atomic.Pointer[Snapshot]
+	// mu guards auds, states, every *Audience in auds and snapshot swaps
+	// (RecordEvent also serialises profile writes with it). It is never held
+	// across a member scan.
+	mu     sync.Mutex
+	auds   map[string]*Audience // metadata; the same pointers as states[id].meta
+	states map[string]*audState
+	snap   atomic.Pointer[Snapshot]
 
 	knownMu    sync.Mutex // one rebuild of the known filter at a time
 	maintainMu sync.Mutex // one Maintain at a time
@@ -137,7 +139,7 @@ type audState struct {
 	// wmu serialises writes of this audience's members and metadata: upload
 	// batches, removals, rebuilds that delete expired members, deletion.
 	wmu  sync.Mutex
-	meta Audience // written under wmu and mu; read under mu
+	meta *Audience // its fields are written under mu (and wmu for list audiences), read under mu
 
 	deleted    atomic.Bool
 	dirty      atomic.Bool  // a rebuild would drop members (removals, erasure)
@@ -172,7 +174,7 @@ func NewManager(db *pebble.DB, opts Options) (*Manager, error) {
 		opts.BuildWorkers = min(runtime.GOMAXPROCS(0), 8)
 	}
 	m := &Manager{db: db, pz: pz, now: opts.Now, log: opts.Logger, workers: opts.BuildWorkers,
-		auds: map[string]*audState{}}
+		auds: map[string]*Audience{}, states: map[string]*audState{}}
 	m.profiles = newProfileCache(opts.ProfileCacheBytes)
 	err = store.Scan(db, []byte(store.PrefixAudience), func(_, v []byte) error {
 		var a Audience
@@ -180,7 +182,7 @@ func NewManager(db *pebble.DB, opts Options) (*Manager, error) {
 			return fmt.Errorf("decode audience: %w", err)
 		}
 		a.Filter = nil
-		m.auds[a.ID] = newAudState(a)
+		m.addState(newAudState(a))
 		return nil
 	})
 	if err != nil {
@@ -196,9 +198,26 @@ func NewManager(db *pebble.DB, opts Options) (*Manager, error) {
 }
 
 func newAudState(a Audience) *audState {
-	st := &audState{id: a.ID, slot: make(chan struct{}, 1), meta: a}
+	st := &audState{id: a.ID, slot: make(chan struct{}, 1), meta: &a}
 	st.set = newMemberSet(uint64(float64(a.Size+a.LinkedIDs)*headroom), FalsePositiveTarget)
 	return st
+}
+
+// addState registers st (caller holds mu, or nothing else runs yet).
+func (m *Manager) addState(st *audState) {
+	m.states[st.id] = st
+	m.auds[st.id] = st.meta
+}
+
+// putLocked stores a's metadata; the caller holds mu and changed a in place.
+func (m *Manager) putLocked(a *Audience) error {
+	c := *a
+	c.Filter = nil
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return err
+	}
+	return m.db.Set(audKey(a.ID), b, pebble.Sync)
 }
 
 // Close releases the profile cache.
@@ -287,7 +306,7 @@ func (m *Manager) Create(a Audience) (Audience, error) {
 	}
 	st := newAudState(a)
 	m.mu.Lock()
-	m.auds[a.ID] = st
+	m.addState(st)
 	next := m.snap.Load().clone()
 	next.sets[a.ID] = st.set
 	m.snap.Store(next)
@@ -297,7 +316,7 @@ func (m *Manager) Create(a Audience) (Audience, error) {
 
 func (m *Manager) state(id string) *audState {
 	m.mu.Lock()
-	st := m.auds[id]
+	st := m.states[id]
 	m.mu.Unlock()
 	return st
 }
@@ -318,7 +337,7 @@ func (m *Manager) Get(id string) (Audience, error) {
 // view returns st's metadata with the progress of a running job.
 func (m *Manager) view(st *audState) Audience {
 	m.mu.Lock()
-	a := st.meta
+	a := *st.meta
 	m.mu.Unlock()
 	if js := st.job.Load(); js != nil {
 		j := js.snapshot()
@@ -334,8 +353,8 @@ func (m *Manager) view(st *audState) Audience {
 // empty), ordered by id.
 func (m *Manager) List(advertiserID string) []Audience {
 	m.mu.Lock()
-	sts := make([]*audState, 0, len(m.auds))
-	for _, st := range m.auds {
+	sts := make([]*audState, 0, len(m.states))
+	for _, st := range m.states {
 		if advertiserID == "" || st.meta.AdvertiserID == advertiserID {
 			sts = append(sts, st)
 		}
@@ -374,6 +393,7 @@ func (m *Manager) Delete(id string) error {
 	st.deleted.Store(true)
 	m.mu.Lock()
 	delete(m.auds, id)
+	delete(m.states, id)
 	next := m.snap.Load().clone()
 	delete(next.sets, id)
 	m.snap.Store(next)
@@ -388,7 +408,7 @@ func (m *Manager) Delete(id string) error {
 // st.wmu.
 func (m *Manager) saveMeta(st *audState, b *pebble.Batch, change func(a *Audience)) (commit func(), err error) {
 	m.mu.Lock()
-	a := st.meta
+	a := *st.meta
 	m.mu.Unlock()
 	change(&a)
 	a.Filter = nil
@@ -398,7 +418,7 @@ func (m *Manager) saveMeta(st *audState, b *pebble.Batch, change func(a *Audienc
 	}
 	publish := func() {
 		m.mu.Lock()
-		st.meta = a
+		*st.meta = a
 		m.mu.Unlock()
 	}
 	if b == nil {
@@ -419,7 +439,7 @@ func (m *Manager) saveMeta(st *audState, b *pebble.Batch, change func(a *Audienc
 // known filter at once.
 func (m *Manager) buildAll() error {
 	t0 := time.Now()
-	snap := &Snapshot{sets: make(map[string]*memberSet, len(m.auds)), erased: map[Pseudonym]struct{}{}}
+	snap := &Snapshot{sets: make(map[string]*memberSet, len(m.states)), erased: map[Pseudonym]struct{}{}}
 	if err := store.Scan(m.db, []byte(store.PrefixErase), func(k, _ []byte) error {
 		var p Pseudonym
 		if len(k) == len(store.PrefixErase)+len(p) {
@@ -431,14 +451,14 @@ func (m *Manager) buildAll() error {
 		return fmt.Errorf("audience: load erase log: %w", err)
 	}
 	var total uint64
-	for _, st := range m.auds {
+	for _, st := range m.states {
 		total += uint64(st.meta.Size + st.meta.LinkedIDs)
 	}
 	known := newMemberSet(uint64(float64(total)*headroom), KnownFalsePositiveTarget)
 	kf := known.cur.Load()
 	now := m.now().Unix()
 	var members, linked int64
-	for id, st := range m.auds {
+	for id, st := range m.states {
 		f := st.set.cur.Load()
 		res, err := m.scanAudience(id, now, false, func(ps []Pseudonym) {
 			f.addAll(ps)
@@ -469,7 +489,7 @@ func (m *Manager) buildAll() error {
 	}
 	d := time.Since(t0)
 	filterBuildNanos.Update(d.Seconds())
-	m.log.Info("audience filters built", "audiences", len(m.auds), "members", members, "linked_ids", linked,
+	m.log.Info("audience filters built", "audiences", len(m.states), "members", members, "linked_ids", linked,
 		"erased", len(snap.erased), "took", d.Round(time.Millisecond))
 	return nil
 }
@@ -527,7 +547,7 @@ func (m *Manager) rebuildKnown(capacity uint64) error {
 	if capacity == 0 {
 		var total int64
 		m.mu.Lock()
-		for _, st := range m.auds {
+		for _, st := range m.states {
 			total += st.meta.Size + st.meta.LinkedIDs
 		}
 		m.mu.Unlock()
@@ -655,8 +675,8 @@ func (m *Manager) OnLink(from, to Pseudonym) error {
 		set.add(add[:])
 		linked = true
 		m.mu.Lock()
-		if st := m.auds[id]; st != nil {
-			st.meta.LinkedIDs++
+		if a := m.auds[id]; a != nil {
+			a.LinkedIDs++
 		}
 		m.mu.Unlock()
 	}
@@ -684,8 +704,8 @@ func (m *Manager) Erase(p Pseudonym) error {
 	defer b.Close()
 	var touched []*audState
 	m.mu.Lock()
-	sts := make([]*audState, 0, len(m.auds))
-	for _, st := range m.auds {
+	sts := make([]*audState, 0, len(m.states))
+	for _, st := range m.states {
 		sts = append(sts, st)
 	}
 	m.mu.Unlock()
@@ -716,7 +736,7 @@ func (m *Manager) Erase(p Pseudonym) error {
 			return fmt.Errorf("erase: %w", err)
 		}
 	}
-	advs, err := m.profileAdvertisers()
+	advs, err := m.advertisersWithProfiles()
 	if err != nil {
 		return fmt.Errorf("erase: %w", err)
 	}
@@ -759,9 +779,9 @@ func (m *Manager) Erase(p Pseudonym) error {
 	return nil
 }
 
-// profileAdvertisers lists the advertisers with at least one profile, one
-// seek each.
-func (m *Manager) profileAdvertisers() ([]string, error) {
+// advertisersWithProfiles lists the advertisers with at least one profile,
+// one seek each.
+func (m *Manager) advertisersWithProfiles() ([]string, error) {
 	pfx := []byte(store.PrefixProfile)
 	it, err := m.db.NewIter(&pebble.IterOptions{LowerBound: pfx, UpperBound: store.PrefixEnd(pfx)})
 	if err != nil {
@@ -797,8 +817,8 @@ func (m *Manager) Maintain(now time.Time) error {
 	defer m.maintainMu.Unlock()
 	nowU := now.Unix()
 	m.mu.Lock()
-	sts := make([]*audState, 0, len(m.auds))
-	for _, st := range m.auds {
+	sts := make([]*audState, 0, len(m.states))
+	for _, st := range m.states {
 		sts = append(sts, st)
 	}
 	m.mu.Unlock()

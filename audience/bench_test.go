@@ -302,8 +302,8 @@ func BenchmarkRestart(b *testing.B) {
 			}
 			em := e.m.Pseudonymizer().Of(IDEmailSHA256, string(bytes.TrimSpace(line)))
 			ck := e.m.Pseudonymizer().Of(IDUID, "cookie-"+strconv.Itoa(k))
-			_ = batch.Set(append(linkPrefix(em), ck[:]...), nil, nil)
-			_ = batch.Set(append(linkPrefix(ck), em[:]...), nil, nil)
+			_ = batch.Set(append(linkPrefix(em), ck[:]...), []byte{byte(IDUID)}, nil)
+			_ = batch.Set(append(linkPrefix(ck), em[:]...), []byte{byte(IDEmailSHA256)}, nil)
 		}
 		if err := batch.Commit(nil); err != nil {
 			b.Fatal(err)

@@ -201,7 +201,9 @@ func (c *linkCursor) each(db *pebble.DB, p Pseudonym, fn func(q Pseudonym)) (int
 		if !bytes.HasPrefix(k, c.seek) {
 			break
 		}
-		if len(k) == len(c.seek)+len(p) {
+		// The value is the linked id's kind (empty in old links): an e-mail
+		// linked to a phone is no id of the bid stream.
+		if v := c.it.Value(); len(k) == len(c.seek)+len(p) && (len(v) != 1 || !IDType(v[0]).linkable()) {
 			var q Pseudonym
 			copy(q[:], k[len(c.seek):])
 			fn(q)

@@ -130,11 +130,10 @@ func (m *Manager) recoverJobs() error {
 		if err := putJob(b, j); err != nil {
 			return err
 		}
-		st := m.auds[j.AudienceID]
-		if st == nil {
+		a := m.auds[j.AudienceID]
+		if a == nil {
 			continue
 		}
-		a := &st.meta
 		if a.Upload == nil || a.Upload.ID == j.ID || a.Upload.StartedAt.Before(j.StartedAt) {
 			jc := j.clone()
 			a.Upload = &jc

@@ -363,14 +363,19 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
-// link records an event that links a cookie to a hashed e-mail, the way the
-// events code does, and tells the filters.
+// link stores an identity link between a cookie and a hashed e-mail as the
+// events code does (both directions, the value the other id's kind), then
+// tells the filters, as the events code does after its commit.
 func (e *env) link(uid, email string) {
 	e.t.Helper()
 	u, em := e.p(IDUID, uid), e.p(IDEmail, email)
-	if err := e.m.RecordEvent(Event{AdvertiserID: "adv_1", Type: EventLogin, User: u, Links: []Pseudonym{em}, Time: e.clock.Now()}); err != nil {
+	b := e.db.NewBatch()
+	_ = b.Set(append(linkPrefix(em), u[:]...), []byte{byte(IDUID)}, nil)
+	_ = b.Set(append(linkPrefix(u), em[:]...), []byte{byte(IDEmailSHA256)}, nil)
+	if err := b.Commit(pebble.NoSync); err != nil {
 		e.t.Fatal(err)
 	}
+	b.Close()
 	if err := e.m.OnLink(em, u); err != nil {
 		e.t.Fatal(err)
 	}
@@ -402,8 +407,16 @@ func TestIdentityLinks(t *testing.T) {
 	if !e.contains(id, IDUID, "cookie-after") || e.contains(other, IDUID, "cookie-after") {
 		t.Error("exact check does not follow links")
 	}
+	// An e-mail linked to a phone (no id of the bid stream) adds nothing.
+	ph := e.p(IDPhone, "+82 10 5555 0000")
+	if err := e.db.Set(append(linkPrefix(e.p(IDEmail, "never@example.com")), ph[:]...), []byte{byte(IDPhoneSHA256)}, pebble.NoSync); err != nil {
+		t.Fatal(err)
+	}
 	// After a restart the filter is rebuilt from members and links.
 	e.restart()
+	if e.m.Snapshot().Contains(id, ph) {
+		t.Error("a phone linked to an e-mail member was added to the filter")
+	}
 	snap = e.m.Snapshot()
 	for _, c := range []string{"cookie-before", "cookie-after"} {
 		if !snap.Contains(id, e.p(IDUID, c)) || !snap.Known(e.p(IDUID, c)) {

@@ -225,7 +225,7 @@ func (m *Manager) startJob(st *audState, opts UploadOptions) (*uploader, error) 
 	}
 	now := m.now().UTC()
 	m.mu.Lock()
-	meta := st.meta
+	meta := *st.meta
 	m.mu.Unlock()
 	u := &uploader{m: m, st: st, opts: opts, js: &jobState{}, base: meta.Uploads, status: meta.Status,
 		lastPub: time.Now(), pending: make([]entry, 0, uploadBatch)}
