@@ -107,8 +107,8 @@ func num(m map[string]any, path ...string) float64 {
 
 func TestAudienceAPI(t *testing.T) {
 	f := newAPIFixture(t)
-	// Types: list only for now; unknown ones are a 400 naming the field.
-	for _, typ := range []string{"rule", "bogus"} {
+	// Unknown types are a 400 naming the field.
+	for _, typ := range []string{"bogus", "LIST"} {
 		e := f.json("POST", "/v1/audiences", `{"advertiser_id":"`+f.adv+`","name":"x","type":"`+typ+`"}`, 400)
 		if e["field"] != "type" {
 			t.Errorf("type %s: %v", typ, e)
