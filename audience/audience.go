@@ -199,9 +199,19 @@ func NewManager(db *pebble.DB, opts Options) (*Manager, error) {
 
 func newAudState(a Audience) *audState {
 	st := &audState{id: a.ID, slot: make(chan struct{}, 1), meta: &a}
-	st.set = newMemberSet(uint64(float64(a.Size+a.LinkedIDs)*headroom), FalsePositiveTarget)
+	var capacity uint64
+	if storesMembers(a.Type) {
+		capacity = capacityFor(a.Size + a.LinkedIDs)
+	}
+	st.set = newMemberSet(capacity, FalsePositiveTarget)
 	return st
 }
+
+// storesMembers reports whether audiences of type t keep their members under
+// "mem/" (lists, and lookalikes through AddMembers), so that filter builds,
+// sizes and Maintain are this file's business. Rule audiences keep theirs
+// with their rules.
+func storesMembers(t string) bool { return t != TypeRule }
 
 // addState registers st (caller holds mu, or nothing else runs yet).
 func (m *Manager) addState(st *audState) {
@@ -452,13 +462,19 @@ func (m *Manager) buildAll() error {
 	}
 	var total uint64
 	for _, st := range m.states {
-		total += uint64(st.meta.Size + st.meta.LinkedIDs)
+		if storesMembers(st.meta.Type) {
+			total += uint64(st.meta.Size + st.meta.LinkedIDs)
+		}
 	}
 	known := newMemberSet(uint64(float64(total)*headroom), KnownFalsePositiveTarget)
 	kf := known.cur.Load()
 	now := m.now().Unix()
 	var members, linked int64
 	for id, st := range m.states {
+		snap.sets[id] = st.set
+		if !storesMembers(st.meta.Type) {
+			continue
+		}
 		f := st.set.cur.Load()
 		res, err := m.scanAudience(id, now, false, func(ps []Pseudonym) {
 			f.addAll(ps)
@@ -471,7 +487,6 @@ func (m *Manager) buildAll() error {
 		linked += res.linked
 		st.meta.Size, st.meta.LinkedIDs = res.members, res.linked
 		st.nextExpiry.Store(res.nextExpiry)
-		snap.sets[id] = st.set
 		if f.full(0) {
 			// The stored size was behind (an interrupted upload): build again at
 			// the size found.
@@ -548,7 +563,9 @@ func (m *Manager) rebuildKnown(capacity uint64) error {
 		var total int64
 		m.mu.Lock()
 		for _, st := range m.states {
-			total += st.meta.Size + st.meta.LinkedIDs
+			if storesMembers(st.meta.Type) {
+				total += st.meta.Size + st.meta.LinkedIDs
+			}
 		}
 		m.mu.Unlock()
 		capacity = capacityFor(total)
@@ -825,6 +842,12 @@ func (m *Manager) Maintain(now time.Time) error {
 	var errs []error
 	var expired int64
 	for _, st := range sts {
+		m.mu.Lock()
+		stored := storesMembers(st.meta.Type)
+		m.mu.Unlock()
+		if !stored {
+			continue
+		}
 		f := st.set.cur.Load()
 		added := f.added.Load()
 		reason := ""
