@@ -609,17 +609,26 @@ func (m *Manager) applyAdd(st *audState, es []entry, expiry int64, expect uint64
 			st.nextExpiry.Store(expiry)
 		}
 	}
-	// Links are read after the commit: a link committed before this point is
-	// seen here, one committed after finds the member through OnLink.
+	// The new members enter the live filters now, before links are read:
+	// OnLink, which the events code calls after committing a link, looks for
+	// the e-mail in the filter first. So a link committed before the link
+	// iterator below is opened is seen there, and one committed after finds
+	// the member through OnLink. Passing a filter's capacity for a moment is
+	// fine: it is grown (rebuilt from the store, which holds the batch) below.
 	adds := (*scratch)[:0]
+	for i := range es {
+		if !es[i].exists {
+			adds = append(adds, es[i].p)
+		}
+	}
+	st.set.add(adds)
+	snap.known.add(adds)
+	members := len(adds)
 	var lc linkCursor
 	defer lc.close()
 	for i := range es {
 		e := &es[i]
 		r.looked++
-		if !e.exists {
-			adds = append(adds, e.p)
-		}
 		if !e.kind.linkable() {
 			r.matched++
 			continue
@@ -638,27 +647,25 @@ func (m *Manager) applyAdd(st *audState, es []entry, expiry int64, expect uint64
 		}
 	}
 	*scratch = adds
+	linked := adds[members:]
+	st.set.add(linked)
+	snap.known.add(linked)
 	if r.linked > 0 {
 		m.mu.Lock()
 		st.meta.LinkedIDs += r.linked
 		m.mu.Unlock()
 	}
-	need := uint64(len(adds))
-	if f := st.set.cur.Load(); f.full(need) {
-		grown := f.added.Load() + need
+	if f := st.set.cur.Load(); f.full(0) {
+		grown := f.added.Load()
 		if _, err := m.rebuildSet(st, capacityFor(int64(max(2*grown, grown+expect))), now, false, "grow"); err != nil {
 			return r, err
 		}
-	} else {
-		st.set.add(adds)
 	}
-	if kf := snap.known.cur.Load(); kf.full(need) {
-		grown := kf.added.Load() + need
+	if kf := snap.known.cur.Load(); kf.full(0) {
+		grown := kf.added.Load()
 		if err := m.rebuildKnown(capacityFor(int64(max(2*grown, grown+expect)))); err != nil {
 			return r, err
 		}
-	} else {
-		snap.known.add(adds)
 	}
 	return r, nil
 }
