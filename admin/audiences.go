@@ -1,12 +1,23 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/chaser-dsp/chaser/audience"
 )
+
+// audienceTypes are the audience types this server creates through
+// POST /v1/audiences. Rule and lookalike support add themselves here.
+var audienceTypes = map[string]bool{audience.TypeList: true}
+
+// maxContainsIDs bounds one membership check.
+const maxContainsIDs = 1000
 
 func (a *API) audienceFor(w http.ResponseWriter, id string, p principal) (audience.Audience, bool) {
 	au, err := a.d.Audiences.Get(id)
@@ -46,8 +57,11 @@ func (a *API) createAudience(w http.ResponseWriter, r *http.Request, p principal
 		writeError(w, http.StatusBadRequest, "no such advertiser", "advertiser_id")
 		return
 	}
-	if in.Type != "" && in.Type != audience.TypeList {
-		writeError(w, http.StatusBadRequest, "only list audiences are supported by this server version", "type")
+	if in.Type == "" {
+		in.Type = audience.TypeList
+	}
+	if !audienceTypes[in.Type] {
+		writeError(w, http.StatusBadRequest, "unsupported audience type "+truncateForError(in.Type), "type")
 		return
 	}
 	au, err := a.d.Audiences.Create(audience.Audience{AdvertiserID: in.AdvertiserID, Name: in.Name, Type: in.Type,
@@ -57,6 +71,13 @@ func (a *API) createAudience(w http.ResponseWriter, r *http.Request, p principal
 		return
 	}
 	writeJSON(w, http.StatusCreated, au)
+}
+
+func truncateForError(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }
 
 func (a *API) listAudiences(w http.ResponseWriter, r *http.Request, p principal) {
@@ -75,6 +96,24 @@ func (a *API) getAudience(w http.ResponseWriter, r *http.Request, p principal) {
 	if au, ok := a.audienceFor(w, r.PathValue("id"), p); ok {
 		writeJSON(w, http.StatusOK, au)
 	}
+}
+
+// listUploads answers GET /v1/audiences/{id}/uploads: the audience's upload
+// jobs, newest first, the running one with its live progress.
+func (a *API) listUploads(w http.ResponseWriter, r *http.Request, p principal) {
+	au, ok := a.audienceFor(w, r.PathValue("id"), p)
+	if !ok {
+		return
+	}
+	jobs, err := a.d.Audiences.Jobs(au.ID)
+	if err != nil {
+		a.writeDomainError(w, err)
+		return
+	}
+	if jobs == nil {
+		jobs = []audience.Job{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"uploads": jobs})
 }
 
 func (a *API) deleteAudience(w http.ResponseWriter, r *http.Request, p principal) {
@@ -105,14 +144,21 @@ func (a *API) removeMembers(w http.ResponseWriter, r *http.Request, p principal)
 	a.members(w, r, p, true)
 }
 
+// members runs an upload (or removal) job synchronously: the answer is the
+// finished job. While it runs, GET /v1/audiences/{id} shows its progress; a
+// client that goes away leaves a failed job with what it applied.
 func (a *API) members(w http.ResponseWriter, r *http.Request, p principal, remove bool) {
 	au, ok := a.audienceFor(w, r.PathValue("id"), p)
 	if !ok {
 		return
 	}
+	if au.Type != audience.TypeList {
+		writeError(w, http.StatusBadRequest, "members can only be uploaded to a list audience", "type")
+		return
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "text/csv") &&
 		!strings.HasPrefix(ct, "text/plain") && !strings.HasPrefix(ct, "application/gzip") &&
-		!strings.HasPrefix(ct, "application/octet-stream") {
+		!strings.HasPrefix(ct, "application/x-gzip") && !strings.HasPrefix(ct, "application/octet-stream") {
 		writeError(w, http.StatusUnsupportedMediaType, "content type must be text/csv (plain or gzip)", "")
 		return
 	}
@@ -124,17 +170,53 @@ func (a *API) members(w http.ResponseWriter, r *http.Request, p principal, remov
 			return
 		}
 	}
-	country := ""
-	if adv, err := a.d.Campaigns.Advertiser(au.AdvertiserID); err == nil {
-		country = adv.Country
-	}
-	st, err := a.d.Audiences.Upload(r.Context(), au.ID, http.MaxBytesReader(w, r.Body, MaxUploadBody),
-		audience.UploadOptions{Type: t, Remove: remove, DefaultCountry: country})
+	job, err := a.d.Audiences.Upload(r.Context(), au.ID, http.MaxBytesReader(w, r.Body, MaxUploadBody),
+		audience.UploadOptions{Type: t, Remove: remove, DefaultCountry: a.advertiserCountry(au.AdvertiserID),
+			SizeHint: r.ContentLength})
 	if err != nil {
-		a.writeDomainError(w, err)
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			writeJSON(w, http.StatusRequestEntityTooLarge, uploadError{Error: "body larger than the upload limit", Field: "body", Job: jobOrNil(job)})
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			// The client is gone (nobody reads this answer; it sets the status
+			// the request metrics count); the job is recorded as failed.
+			metrics.GetOrCreateCounter(`chaser_admin_uploads_abandoned_total`).Inc()
+			writeJSON(w, http.StatusBadRequest, uploadError{Error: "upload interrupted: client disconnected", Job: jobOrNil(job)})
+		default:
+			var fe *audience.FieldError
+			if errors.As(err, &fe) && job.ID != "" {
+				writeJSON(w, http.StatusBadRequest, uploadError{Error: fe.Msg, Field: fe.Field, Job: &job})
+				return
+			}
+			a.writeDomainError(w, err)
+		}
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, job)
+}
+
+// uploadError is an error answer that carries the failed job.
+type uploadError struct {
+	Error string        `json:"error"`
+	Field string        `json:"field,omitempty"`
+	Job   *audience.Job `json:"upload,omitempty"`
+}
+
+func jobOrNil(j audience.Job) *audience.Job {
+	if j.ID == "" {
+		return nil
+	}
+	return &j
+}
+
+// advertiserCountry is the calling code national phone numbers of adv's
+// lists belong to.
+func (a *API) advertiserCountry(adv string) string {
+	if ad, err := a.d.Campaigns.Advertiser(adv); err == nil {
+		return ad.Country
+	}
+	return ""
 }
 
 func (a *API) containsMembers(w http.ResponseWriter, r *http.Request, p principal) {
@@ -151,10 +233,11 @@ func (a *API) containsMembers(w http.ResponseWriter, r *http.Request, p principa
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	if len(in.IDs) > 1000 {
+	if len(in.IDs) > maxContainsIDs {
 		writeError(w, http.StatusBadRequest, "at most 1000 ids per request", "ids")
 		return
 	}
+	country := a.advertiserCountry(au.AdvertiserID)
 	res := make([]bool, len(in.IDs))
 	for i, id := range in.IDs {
 		t, err := audience.ParseIDType(id.Type)
@@ -162,7 +245,7 @@ func (a *API) containsMembers(w http.ResponseWriter, r *http.Request, p principa
 			writeError(w, http.StatusBadRequest, err.Error(), "ids.type")
 			return
 		}
-		ok, err := a.d.Audiences.Contains(au.ID, t, id.Value)
+		ok, err := a.d.Audiences.Contains(au.ID, t, id.Value, country)
 		if err != nil {
 			a.writeDomainError(w, err)
 			return

@@ -56,6 +56,7 @@ func authzSpecs(e *adminEnv) map[string]authzSpec {
 		"POST /v1/audiences/{id}/members":            {ctype: "text/csv", body: "new-member\n", ok: 200},
 		"DELETE /v1/audiences/{id}/members":          {ctype: "text/csv", body: "a-member\n", ok: 200},
 		"POST /v1/audiences/{id}/contains":           {ctype: "application/json", body: `{"ids":[{"type":"uid","value":"a-member"}]}`, ok: 200},
+		"GET /v1/audiences/{id}/uploads":             {ok: 200},
 		"POST /v1/events":                            {ctype: "application/x-ndjson", body: fmt.Sprintf(`{"advertiser_id":%q,"event":"page_view","uid":"u-1"}`+"\n", e.advA), ok: 200},
 		"POST /v1/privacy/erase":                     {ctype: "application/json", body: `{"type":"email","value":"someone@example.com"}`, ok: 200},
 	}

@@ -140,6 +140,7 @@ func (a *API) table() []route {
 		{method: "POST", path: "/v1/audiences/{id}/members", access: anyKey, h: a.uploadMembers, upload: "audience_members"},
 		{method: "DELETE", path: "/v1/audiences/{id}/members", access: anyKey, h: a.removeMembers, upload: "audience_members_removal"},
 		{method: "POST", path: "/v1/audiences/{id}/contains", access: anyKey, h: a.containsMembers},
+		{method: "GET", path: "/v1/audiences/{id}/uploads", access: anyKey, h: a.listUploads},
 
 		{method: "POST", path: "/v1/privacy/erase", access: adminOnly, h: a.erase},
 	}

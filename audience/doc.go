@@ -5,10 +5,27 @@
 // and the in-memory bloom filters the bid path asks "is this user in audience
 // X?". Only pseudonyms are stored, held in filters or logged.
 //
-// Readers on the bid path never lock: they load an immutable *Snapshot from
-// an atomic.Pointer; writers build a new snapshot and swap it in.
+// Readers on the bid path never lock: they load a *Snapshot from an
+// atomic.Pointer and test cache-line-blocked bloom filters whose words are
+// read and set atomically. Writers add members to the live filters in place,
+// rebuild a filter from the store into a new one (adds made meanwhile reach
+// both) and swap it in; a new Snapshot is swapped in only when audiences come
+// or go or a user is erased.
+//
+// An upload is a job: its record is written when it starts and in the same
+// Pebble batch as every batch of members it writes, so its counts always
+// match the store; a job a crash left running is marked failed at the next
+// start. Identity links (an e-mail seen with a cookie) make an e-mail list
+// match cookies: filter builds follow lnk/ from e-mail and phone members, and
+// OnLink adds a link that appears later.
+//
+// The program calls Maintain from a ticker (expired members, removals and
+// erasures rebuild filters; full or stale filters are resized), Erase from
+// the privacy endpoint, and Close at shutdown.
 //
 // Keys (see package store): "aud/<id>" audience metadata (JSON),
-// "mem/<id>/<pseudonym>" membership (value: expiry, unix seconds, 0 = none),
-// "prf/<adv>/<pseudonym>" user profile.
+// "mem/<id>/<pseudonym>" membership (value: expiry in unix seconds, 0 = none,
+// then the id kind), "auj/<id>/<job>" upload jobs (JSON), "prf/<adv>/<p>"
+// user profiles, "lnk/<p>/<q>" identity links (both directions), "ers/<p>"
+// erasures (value: unix seconds).
 package audience

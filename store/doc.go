@@ -10,6 +10,7 @@
 //	"cmp/"  campaigns               (campaign)
 //	"aud/"  audience metadata       (audience)
 //	"mem/"  audience memberships    (audience)
+//	"auj/"  audience upload jobs    (audience)
 //	"prf/"  user profiles, events   (audience)
 //	"lnk/"  identity links          (audience)
 //	"ers/"  erase log               (audience)

@@ -36,6 +36,12 @@ func Open(dir string) (*pebble.DB, error) {
 	}
 	opts := &pebble.Options{
 		Logger: quietLogger{},
+		// Bulk writes (audience uploads: tens of millions of random keys) stall
+		// on Pebble's 4 MB default memtable; 64 MB ones and a deeper L0 triple
+		// upload throughput (BENCHMARKS.md, "Audiences").
+		MemTableSize:          64 << 20,
+		L0StopWritesThreshold: 24,
+		LBaseMaxBytes:         256 << 20,
 	}
 	// Bloom filters on every level: most point lookups (a notice's auction
 	// record, a user's profile, a membership check) ask for keys that are
@@ -117,3 +123,6 @@ func (quietLogger) Fatalf(format string, args ...interface{}) {
 	fmt.Fprintf(os.Stderr, "pebble: "+format+"\n", args...)
 	os.Exit(1)
 }
+
+// PrefixAudienceJob holds audience upload job records (audience).
+const PrefixAudienceJob = "auj/"

@@ -1,0 +1,5 @@
+//go:build !race
+
+package audience
+
+const raceEnabled = false
