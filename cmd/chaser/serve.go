@@ -300,11 +300,29 @@ type eraseFunc func(audience.Pseudonym) error
 
 func (f eraseFunc) Erase(p audience.Pseudonym) error { return f(p) }
 
+// maintain runs the periodic upkeep of the domain services until ctx ends:
+// audience expiry (ttl_days), filter rebuilds after removals or erasure.
+func (a *app) maintain(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := a.audiences.Maintain(now); err != nil {
+				a.log.Error("audience maintenance", "err", err)
+			}
+		}
+	}
+}
+
 // Close flushes and closes the store.
 func (a *app) Close() error {
 	if a.closeDB == nil {
 		return nil
 	}
+	a.audiences.Close()
 	err := a.closeDB()
 	a.closeDB = nil
 	return err
@@ -341,6 +359,8 @@ func (a *app) ServeListeners(ctx context.Context, bl, al net.Listener) error {
 	pctx, pstop := context.WithCancel(context.Background())
 	pdone := make(chan struct{})
 	go func() { a.pacer.Run(pctx); close(pdone) }() // pacing controller, reservations, reports
+	mdone := make(chan struct{})
+	go func() { a.maintain(pctx, time.Minute); close(mdone) }() // audience expiry, rebuilds
 	a.log.Info("chaser serving", "bid_addr", bl.Addr().String(), "admin_addr", al.Addr().String())
 	var serveErr error
 	select {
@@ -359,5 +379,6 @@ func (a *app) ServeListeners(ctx context.Context, bl, al net.Listener) error {
 	}
 	pstop()
 	<-pdone // flushed before the caller closes the store
+	<-mdone
 	return serveErr
 }
