@@ -82,3 +82,40 @@ func FuzzBidRequest(f *testing.F) {
 		checkResponse(t, &req, &br, fx.campaign)
 	})
 }
+
+// FuzzNoticeURL sends arbitrary query strings to every notice and click
+// endpoint: never a panic, never a 5xx, and spend only moves for a token the
+// bidder signed.
+func FuzzNoticeURL(f *testing.F) {
+	fx := newFixture(f)
+	good, _ := os.ReadFile(filepath.Join("testdata", "requests", "site_banner.json"))
+	resp := fx.do("POST", "/openrtb2/bid", "application/json", good, nil)
+	var br openrtb2.BidResponse
+	if err := json.Unmarshal(resp.Body(), &br); err != nil || len(br.SeatBid) == 0 {
+		f.Fatalf("fixture bid: %v %s", err, resp.Body())
+	}
+	nurl := br.SeatBid[0].Bid[0].NURL
+	q := nurl[strings.IndexByte(nurl, '?')+1:]
+	f.Add("/notice/win", strings.Replace(q, "${AUCTION_PRICE}", "1.0", 1))
+	f.Add("/notice/bill", strings.Replace(q, "${AUCTION_PRICE}", "1e308", 1))
+	f.Add("/notice/win", "t=%ZZ&p=-1")
+	f.Add("/notice/loss", "t=AAAA&r=${AUCTION_LOSS}")
+	f.Add("/notice/imp", "t=")
+	f.Add("/click", "a=x&c=y&p=z&s=")
+	f.Fuzz(func(t *testing.T, path, query string) {
+		switch path {
+		case "/notice/win", "/notice/bill", "/notice/loss", "/notice/imp", "/click":
+		default:
+			path = "/notice/win"
+		}
+		_, before := fx.deps.Pacer.Spend(&fx.campaign)
+		resp := fx.do("GET", path+"?"+query, "", nil, nil)
+		if resp.StatusCode() >= 500 {
+			t.Fatalf("%s?%s: status %d", path, query, resp.StatusCode())
+		}
+		_, after := fx.deps.Pacer.Spend(&fx.campaign)
+		if after != before && !strings.Contains(query, q[:strings.IndexByte(q, '&')]) {
+			t.Fatalf("spend moved on a notice without the signed token: %s?%s", path, query)
+		}
+	})
+}
