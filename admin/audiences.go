@@ -60,6 +60,11 @@ func (a *API) createAudience(w http.ResponseWriter, r *http.Request, p principal
 	if in.Type == "" {
 		in.Type = audience.TypeList
 	}
+	if in.Type == audience.TypeLookalike && a.d.Lookalikes != nil {
+		a.createLookalike(w, audience.Audience{AdvertiserID: in.AdvertiserID, Name: in.Name, Type: in.Type,
+			TTLDays: in.TTLDays, Lookalike: in.Lookalike})
+		return
+	}
 	if !audienceTypes[in.Type] {
 		writeError(w, http.StatusBadRequest, "unsupported audience type "+truncateForError(in.Type), "type")
 		return
@@ -253,4 +258,15 @@ func (a *API) containsMembers(w http.ResponseWriter, r *http.Request, p principa
 		res[i] = ok
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": res})
+}
+
+// createLookalike creates a lookalike audience (status building) and queues
+// its build; GET /v1/audiences/{id} shows the build's progress and quality.
+func (a *API) createLookalike(w http.ResponseWriter, in audience.Audience) {
+	au, err := a.d.Lookalikes.Create(in)
+	if err != nil {
+		a.writeDomainError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, au)
 }

@@ -50,6 +50,9 @@ type Deps struct {
 	// AuthLimit bounds failed authentications per client IP; zero fields
 	// take the defaults of DefaultAuthLimit.
 	AuthLimit AuthLimit
+	// Lookalikes, if set, builds lookalike audiences (type "lookalike" in
+	// POST /v1/audiences).
+	Lookalikes *audience.Lookalikes
 }
 
 // API is the admin HTTP handler.

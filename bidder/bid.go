@@ -213,6 +213,7 @@ func (s *Server) decide(req *openrtb2.BidRequest) (*openrtb2.BidResponse, string
 		return nil, reasonNoUser
 	}
 	asnap := s.d.Audiences.Snapshot()
+	s.observe(req, ids[0], asnap) // lookalike population: see population.go
 	known := false
 	for _, p := range ids {
 		if asnap.Known(p) {

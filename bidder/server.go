@@ -12,6 +12,7 @@ import (
 	"github.com/chaser-dsp/chaser/audience"
 	"github.com/chaser-dsp/chaser/campaign"
 	"github.com/chaser-dsp/chaser/creative"
+	"github.com/chaser-dsp/chaser/lookalike"
 	"github.com/chaser-dsp/chaser/pacing"
 )
 
@@ -46,6 +47,9 @@ type Deps struct {
 	// Ready reports whether the program is ready to bid (filters loaded);
 	// GET /readyz answers 503 until it is. Nil means always ready.
 	Ready func() bool
+	// Population, if set, is fed the context of requests from users with
+	// consent (see population.go).
+	Population *lookalike.Population
 }
 
 // Server is the public-port server.

@@ -24,6 +24,7 @@ import (
 	"github.com/chaser-dsp/chaser/bidder"
 	"github.com/chaser-dsp/chaser/campaign"
 	"github.com/chaser-dsp/chaser/creative"
+	"github.com/chaser-dsp/chaser/lookalike"
 	"github.com/chaser-dsp/chaser/pacing"
 	"github.com/chaser-dsp/chaser/store"
 )
@@ -225,6 +226,7 @@ func runServe(args []string) error {
 // appOptions are optional settings of openApp.
 type appOptions struct {
 	gdprVendorID uint16
+	population   lookalike.PopulationOptions
 }
 
 // appOption sets an appOptions field.
@@ -233,19 +235,26 @@ type appOption func(*appOptions)
 // withGDPRVendor sets Chaser's IAB vendor id for TCF consent checks.
 func withGDPRVendor(id uint16) appOption { return func(o *appOptions) { o.gdprVendorID = id } }
 
+// withPopulation sets the lookalike population's options (tests: sample every call).
+func withPopulation(po lookalike.PopulationOptions) appOption {
+	return func(o *appOptions) { o.population = po }
+}
+
 // app is the wired program: one DB, the domain services, both servers.
 type app struct {
 	// ready is set once the program can serve (filters loaded, listening)
 	// and cleared when shutdown starts; /readyz on both ports reports it.
-	ready     atomic.Bool
-	log       *slog.Logger
-	closeDB   func() error
-	campaigns *campaign.Store
-	audiences *audience.Manager
-	catalog   *creative.Catalog
-	pacer     *pacing.Pacer
-	public    *bidder.Server
-	admin     *admin.API
+	ready      atomic.Bool
+	log        *slog.Logger
+	closeDB    func() error
+	campaigns  *campaign.Store
+	audiences  *audience.Manager
+	population *lookalike.Population
+	lookalikes *audience.Lookalikes
+	catalog    *creative.Catalog
+	pacer      *pacing.Pacer
+	public     *bidder.Server
+	admin      *admin.API
 }
 
 func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *slog.Logger, now func() time.Time, opts ...appOption) (*app, error) {
@@ -258,7 +267,7 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 		return nil, err
 	}
 	a := &app{log: log, closeDB: db.Close}
-	fail := func(err error) (*app, error) { db.Close(); return nil, err }
+	fail := func(err error) (*app, error) { a.closeLookalikes(); db.Close(); return nil, err }
 	if a.campaigns, err = campaign.Open(db, now); err != nil {
 		return fail(err)
 	}
@@ -270,16 +279,19 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 	if a.catalog, err = creative.OpenCatalog(db); err != nil {
 		return fail(err)
 	}
+	if err := a.openLookalikes(db, now, o.population); err != nil {
+		return fail(err)
+	}
 	signer := pacing.NewSigner(secret)
 	if a.pacer, err = pacing.New(db, signer, a.campaigns, pacing.Options{Now: now, Logger: log}); err != nil {
 		return fail(err)
 	}
 	a.public = bidder.New(bidder.Deps{Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
 		Pacer: a.pacer, Notices: signer, Clicks: creative.NewClickSigner(secret), BaseURL: publicURL, Now: now, Logger: log,
-		GDPRVendorID: o.gdprVendorID, Ready: a.ready.Load})
+		GDPRVendorID: o.gdprVendorID, Ready: a.ready.Load, Population: a.population})
 	a.admin = admin.New(admin.Deps{DB: db, Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
 		Pacer: a.pacer, AdminToken: adminToken, Now: now, Logger: log,
-		Erasers: erasers(a, log), Ready: a.ready.Load})
+		Erasers: erasers(a, log), Ready: a.ready.Load, Lookalikes: a.lookalikes})
 	return a, nil
 }
 
@@ -291,6 +303,9 @@ func erasers(a *app, log *slog.Logger) []admin.Eraser {
 		out = append(out, e)
 	} else {
 		log.Warn("audience.Manager has no Erase method in this build: POST /v1/privacy/erase answers 503")
+	}
+	if a.population != nil {
+		out = append(out, eraseFunc(func(p audience.Pseudonym) error { return a.population.Erase(lookalike.UserID(p)) }))
 	}
 	return append(out, eraseFunc(func(p audience.Pseudonym) error { return a.pacer.EraseUser(p) }))
 }
@@ -313,6 +328,7 @@ func (a *app) maintain(ctx context.Context, every time.Duration) {
 			if err := a.audiences.Maintain(now); err != nil {
 				a.log.Error("audience maintenance", "err", err)
 			}
+			a.maintainLookalikes(now)
 		}
 	}
 }
@@ -322,6 +338,7 @@ func (a *app) Close() error {
 	if a.closeDB == nil {
 		return nil
 	}
+	a.closeLookalikes()
 	a.audiences.Close()
 	err := a.closeDB()
 	a.closeDB = nil
