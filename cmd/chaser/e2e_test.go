@@ -27,7 +27,7 @@ type server struct {
 
 const testToken = "test-admin-token-0123456789"
 
-func startServer(t *testing.T, dir string) *server {
+func startServer(t *testing.T, dir string, opts ...appOption) *server {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	bl, err := net.Listen("tcp", "127.0.0.1:0")
@@ -39,7 +39,7 @@ func startServer(t *testing.T, dir string) *server {
 		t.Fatal(err)
 	}
 	bidURL := "http://" + bl.Addr().String()
-	a, err := openApp(dir, []byte("0123456789abcdef0123456789abcdef"), testToken, bidURL, log, time.Now)
+	a, err := openApp(dir, []byte("0123456789abcdef0123456789abcdef"), testToken, bidURL, log, time.Now, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
