@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -274,5 +275,33 @@ func TestLookalikeEndToEnd(t *testing.T) {
 	}
 	if a["status"] != audience.StatusReady || a["size"].(float64) != a["lookalike"].(map[string]any)["quality"].(map[string]any)["expansion_size"].(float64) {
 		t.Fatalf("after refresh: %v %v", a["status"], a["lookalike"])
+	}
+}
+
+// TestLookalikeAPIBuildTime measures a build through the API (create →
+// ready) at a size set by CHASER_LOOKALIKE_USERS (the seed is 5 % of it);
+// skipped without it. BENCHMARKS.md "Lookalike" has the figures.
+func TestLookalikeAPIBuildTime(t *testing.T) {
+	users, _ := strconv.Atoi(os.Getenv("CHASER_LOOKALIKE_USERS"))
+	if users < 20000 {
+		t.Skip("set CHASER_LOOKALIKE_USERS (≥ 20000) to measure")
+	}
+	s := startServer(t, t.TempDir(), withPopulation(lookalike.PopulationOptions{SampleRate: 1, QueueSize: 1 << 16}))
+	w := newLKWorld(users, users/20)
+	t0 := time.Now()
+	w.observe(t, s.app)
+	t.Logf("population of %d users observed in %v", s.app.population.Size(), time.Since(t0).Round(time.Millisecond))
+	adv := s.admin("POST", "/v1/advertisers", "application/json", `{"name":"Acme","domain":"shop.example"}`, 201)
+	advID := adv["id"].(string)
+	seed := s.admin("POST", "/v1/audiences", "application/json", `{"advertiser_id":"`+advID+`","name":"buyers","type":"list"}`, 201)
+	seedID := seed["id"].(string)
+	s.admin("POST", "/v1/audiences/"+seedID+"/members?id_type=uid", "text/csv", w.seedCSV(len(w.seed)), 200)
+	for _, pct := range []int{5, 10} {
+		t0 = time.Now()
+		lal := s.admin("POST", "/v1/audiences", "application/json", fmt.Sprintf(`{"advertiser_id":%q,"name":"lal","type":"lookalike","lookalike":{"seed":%q,"percent":%d}}`, advID, seedID, pct), 201)
+		a := waitAudience(t, s, lal["id"].(string))
+		q := a["lookalike"].(map[string]any)["quality"].(map[string]any)
+		t.Logf("seed %d over %d users, %d %%: create → ready in %v; size %v, lift %.1f, AUC %.3f", len(w.seed), users, pct,
+			time.Since(t0).Round(time.Millisecond), a["size"], q["lift"], q["auc"])
 	}
 }
