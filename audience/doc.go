@@ -23,6 +23,17 @@
 // erasures rebuild filters; full or stale filters are resized), Erase from
 // the privacy endpoint, and Close at shutdown.
 //
+// Lookalike audiences (lookalike.go): Lookalikes validates the spec (a list
+// or rule seed of the same advertiser, percent 1..10), creates the audience
+// in status building and builds it in one background goroutine, one build at
+// a time: the seed's members, lookalike.Build over the population, then the
+// members replaced exactly (new ones added first, the rest removed), with
+// progress, the quality report and built_at in the audience's "lookalike"
+// block. Maintain queues a rebuild daily, an hour after a failure, or when
+// the seed's size moved by more than 10 %; a build a stop interrupted is
+// marked failed at the next start and retried. Dependencies run one way:
+// audience imports lookalike, which imports no Chaser package.
+//
 // Keys (see package store): "aud/<id>" audience metadata (JSON),
 // "mem/<id>/<pseudonym>" membership (value: expiry in unix seconds, 0 = none,
 // then the id kind), "auj/<id>/<job>" upload jobs (JSON), "prf/<adv>/<p>"
