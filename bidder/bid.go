@@ -450,7 +450,7 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 	if !native {
 		n = creative.ProductsForSize(size.W, size.H)
 	}
-	products := creative.Pick(make([]*creative.Product, 0, n), feed, hist, n)
+	products := s.chooseProducts(feed, hist, n)
 	if len(products) == 0 {
 		return openrtb2.Bid{}, false
 	}

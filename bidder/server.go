@@ -34,6 +34,9 @@ type Deps struct {
 	Pacer     *pacing.Pacer
 	Notices   *pacing.Signer
 	Clicks    *creative.ClickSigner
+	// Recommenders picks products per advertiser; nil falls back to the
+	// user's own recent products and the feed order (creative.Pick).
+	Recommenders *creative.Recommenders
 	// BaseURL is the public base URL notices and clicks point at, e.g.
 	// "https://bid.example.com". No trailing slash.
 	BaseURL string

@@ -72,10 +72,16 @@ type RowError struct {
 
 // Catalog holds every advertiser's feed.
 type Catalog struct {
-	db    *pebble.DB
-	mu    sync.Mutex // serialises writers
-	feeds atomic.Pointer[map[string]*Feed]
+	db       *pebble.DB
+	mu       sync.Mutex // serialises writers
+	feeds    atomic.Pointer[map[string]*Feed]
+	onChange []func(*Feed)
 }
+
+// OnReplace registers fn to be called with every feed that replaces
+// another (after it is stored and published), e.g. to tell the recommender
+// the products' categories. Register before serving.
+func (c *Catalog) OnReplace(fn func(*Feed)) { c.onChange = append(c.onChange, fn) }
 
 func feedPrefix(adv string) []byte { return []byte(store.PrefixProduct + adv + "/") }
 
@@ -190,9 +196,13 @@ func (c *Catalog) Replace(adv string, r io.Reader, format string) (FeedReport, e
 	for k, v := range old {
 		m[k] = v
 	}
-	m[adv] = newFeed(adv, ps)
+	f := newFeed(adv, ps)
+	m[adv] = f
 	c.feeds.Store(&m)
 	rep.Replaced = true
+	for _, fn := range c.onChange {
+		fn(f)
+	}
 	return rep, nil
 }
 

@@ -252,6 +252,7 @@ type app struct {
 	population *lookalike.Population
 	lookalikes *audience.Lookalikes
 	catalog    *creative.Catalog
+	recs       *creative.Recommenders
 	pacer      *pacing.Pacer
 	public     *bidder.Server
 	admin      *admin.API
@@ -279,6 +280,11 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 	if a.catalog, err = creative.OpenCatalog(db); err != nil {
 		return fail(err)
 	}
+	a.recs = creative.NewRecommenders(creative.RecommenderOptions{})
+	for _, adv := range a.catalog.Advertisers() {
+		a.recs.SetFeed(a.catalog.Feed(adv))
+	}
+	a.catalog.OnReplace(a.recs.SetFeed)
 	if err := a.openLookalikes(db, now, o.population); err != nil {
 		return fail(err)
 	}
@@ -287,7 +293,7 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 		return fail(err)
 	}
 	a.public = bidder.New(bidder.Deps{Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
-		Pacer: a.pacer, Notices: signer, Clicks: creative.NewClickSigner(secret), BaseURL: publicURL, Now: now, Logger: log,
+		Pacer: a.pacer, Notices: signer, Clicks: creative.NewClickSigner(secret), Recommenders: a.recs, BaseURL: publicURL, Now: now, Logger: log,
 		GDPRVendorID: o.gdprVendorID, Ready: a.ready.Load, Population: a.population})
 	a.admin = admin.New(admin.Deps{DB: db, Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
 		Pacer: a.pacer, AdminToken: adminToken, Now: now, Logger: log,
@@ -329,6 +335,7 @@ func (a *app) maintain(ctx context.Context, every time.Duration) {
 				a.log.Error("audience maintenance", "err", err)
 			}
 			a.maintainLookalikes(now)
+			a.recs.RebuildAll()
 		}
 	}
 }
