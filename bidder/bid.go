@@ -2,7 +2,6 @@ package bidder
 
 import (
 	"bytes"
-	"encoding/json"
 	"math"
 	"strings"
 	"sync"
@@ -92,30 +91,36 @@ func (s *Server) handleBid(ctx *fasthttp.RequestCtx) {
 		badRequest(ctx, "empty_body", "empty body")
 		return
 	}
-	var req openrtb2.BidRequest
-	if err := json.Unmarshal(body, &req); err != nil {
+	if !s.lim.enter() {
+		noContent(ctx, reasonOverload)
+		return
+	}
+	defer s.lim.leave()
+	st := getBidState()
+	defer st.release()
+	req := &st.req
+	if err := decodeRequest(body, req); err != nil {
 		badRequest(ctx, "bad_json", "malformed bid request JSON")
 		return
 	}
-	if reason, msg := validate(&req); reason != "" {
+	if reason, msg := validate(req); reason != "" {
 		badRequest(ctx, reason, msg)
 		return
 	}
-	resp, reason := s.decide(&req)
+	if late(req, start, time.Now()) {
+		noContent(ctx, reasonLate)
+		return
+	}
+	resp, reason := s.decide(req)
 	if resp == nil {
 		noContent(ctx, reason)
 		return
 	}
-	out, err := json.Marshal(resp)
-	if err != nil {
-		s.d.Logger.Error("encode bid response", "err", err)
-		noContent(ctx, "encode_error")
-		return
-	}
+	st.out = appendResponse(st.out[:0], resp)
 	bidsTotal.Inc()
 	ctx.Response.Header.Set("x-openrtb-version", "2.6")
 	ctx.SetContentType("application/json")
-	ctx.SetBody(out)
+	ctx.SetBody(st.out)
 }
 
 func isJSONType(ct []byte) bool {

@@ -53,6 +53,10 @@ type Deps struct {
 	// Population, if set, is fed the context of requests from users with
 	// consent (see population.go).
 	Population *lookalike.Population
+	// MaxInFlight bounds the bid requests handled at once; beyond it the
+	// bidder sheds load with a fast 204 (see shed.go). 0 means
+	// DefaultMaxInFlight.
+	MaxInFlight int
 }
 
 // Server is the public-port server.
@@ -60,6 +64,7 @@ type Server struct {
 	d   Deps
 	srv *fasthttp.Server
 	ak  kindCache // audience types for pricing (pace.go)
+	lim limiter   // in-flight bid requests (shed.go)
 }
 
 // New returns a Server for deps.
@@ -70,7 +75,11 @@ func New(d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
+	if d.MaxInFlight <= 0 {
+		d.MaxInFlight = DefaultMaxInFlight
+	}
 	s := &Server{d: d}
+	s.lim.max = int64(d.MaxInFlight)
 	s.srv = &fasthttp.Server{
 		Handler:               s.Handle,
 		Name:                  "chaser",
