@@ -21,7 +21,7 @@ var benchShapes = []struct{ name, file, buyer string }{
 	{"multi_imp", "multi_imp_format.json", ""},
 }
 
-func benchBody(b *testing.B, file, buyer string) []byte {
+func benchBody(b testing.TB, file, buyer string) []byte {
 	body, err := os.ReadFile(filepath.Join("testdata", "requests", file))
 	if err != nil {
 		b.Fatal(err)

@@ -1,0 +1,43 @@
+//go:build !race
+
+// The race detector makes sync.Pool drop items at random: allocation
+// counts are only meaningful without it.
+
+package bidder
+
+import (
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestBidAllocs bounds the allocations of one bid request through the
+// handler (decode + decide + encode), per request shape. The bounds sit a
+// little above what BenchmarkBidRequest measures (BENCHMARKS.md, "Bid
+// path"); raise one only with a reason.
+func TestBidAllocs(t *testing.T) {
+	f := newFixture(t)
+	max := map[string]float64{"site_known": 95, "site_unknown": 38, "app_ifa": 88, "multi_imp": 130}
+	for _, sh := range benchShapes {
+		body := benchBody(t, sh.file, sh.buyer)
+		var ctx fasthttp.RequestCtx
+		run := func() {
+			ctx.Request.Reset()
+			ctx.Response.Reset()
+			ctx.Request.Header.SetMethod("POST")
+			ctx.Request.SetRequestURI("/openrtb2/bid")
+			ctx.Request.Header.SetContentType("application/json")
+			ctx.Request.SetBody(body)
+			f.srv.Handle(&ctx)
+		}
+		run()
+		if c := ctx.Response.StatusCode(); c != 200 && c != 204 {
+			t.Fatalf("%s: status %d", sh.name, c)
+		}
+		if n := testing.AllocsPerRun(200, run); n > max[sh.name] {
+			t.Errorf("%s: %.0f allocs per request, want ≤ %.0f", sh.name, n, max[sh.name])
+		} else {
+			t.Logf("%s: %.0f allocs per request", sh.name, n)
+		}
+	}
+}
