@@ -68,14 +68,14 @@ type ruleNode struct {
 	window   int64
 
 	// rfm: purchases; each bound applies when non-zero.
-	recency     int64 // seconds since the last purchase, at most
+	recency      int64 // seconds since the last purchase, at most
 	frequencyMin int64 // purchases, at least
-	monetaryMin int64 // purchase value, micros, at least
+	monetaryMin  int64 // purchase value, micros, at least
 }
 
 // Rule is a parsed, validated rule, ready to evaluate. Safe for concurrent use.
 type Rule struct {
-	root        *ruleNode
+	root         *ruleNode
 	usesCategory bool
 	// Canonical is the rule re-encoded in canonical form (defaults made explicit
 	// are not added; keys sorted), for storage and display.
