@@ -189,6 +189,11 @@ type reader struct {
 }
 
 func (r *reader) uvarint() uint64 {
+	if len(r.b) > 0 && r.b[0] < 0x80 { // most values fit one byte
+		x := uint64(r.b[0])
+		r.b = r.b[1:]
+		return x
+	}
 	x, n := binary.Uvarint(r.b)
 	if n <= 0 {
 		r.bad, r.b = true, nil
@@ -199,6 +204,14 @@ func (r *reader) uvarint() uint64 {
 }
 
 func (r *reader) varint() int64 {
+	if len(r.b) > 0 && r.b[0] < 0x80 {
+		x := int64(r.b[0] >> 1)
+		if r.b[0]&1 != 0 {
+			x = ^x
+		}
+		r.b = r.b[1:]
+		return x
+	}
 	x, n := binary.Varint(r.b)
 	if n <= 0 {
 		r.bad, r.b = true, nil

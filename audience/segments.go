@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +45,7 @@ var (
 // written before the slot's state is published, so a reader that sees a
 // state sees its key. Deleted slots become tombstones (the key stays, so a
 // re-insert of the same key revives it in place); the table is rebuilt when
-// slots in use pass 3/4.
+// slots in use pass 2/3.
 type exactSet struct {
 	mu   sync.Mutex // writers
 	tab  atomic.Pointer[setTable]
@@ -124,7 +125,7 @@ func (s *exactSet) insert(p Pseudonym) bool {
 			return true
 		}
 	}
-	if (s.used+1)*4 > len(t.slots)*3 {
+	if (s.used+1)*3 > len(t.slots)*2 {
 		t = s.rehashLocked(int(s.live.Load()) + 1)
 		i = slotHash(&p) & t.mask
 		for t.slots[i].state.Load() != slotEmpty {
@@ -297,13 +298,18 @@ func (g *segments) evaluateUser(adv string, p Pseudonym, v *profView, now time.T
 	}
 	erased := g.m.snap.Load().Erased(p) // read under p's stripe: see dropUser
 	ctx := evalCtx{now: now.Unix(), adv: adv, categoryOf: g.opts.CategoryOf}
+	// A user in no rule audience (most) cannot leave one: one probe of the
+	// known set spares a probe of each audience's set.
+	inAny := g.reg.known.has(p)
 	next := never
 	for _, ra := range rules {
 		in, edge := false, never
 		if !erased {
 			in, edge = ra.rule.eval(&ctx, v)
 		}
-		g.apply(ra, p, in)
+		if in || inAny {
+			g.apply(ra, p, in)
+		}
 		next = min(next, edge)
 		ra.mu.Lock()
 		if ra.building {
@@ -316,6 +322,9 @@ func (g *segments) evaluateUser(adv string, p Pseudonym, v *profView, now time.T
 
 // apply makes p a member of ra or not.
 func (g *segments) apply(ra *ruleAud, p Pseudonym, in bool) {
+	if ra.set.has(p) == in {
+		return // unchanged: the lock-free read spares the writer lock
+	}
 	if in {
 		if ra.set.insert(p) {
 			ruleJoins.Inc()
@@ -330,6 +339,7 @@ func (g *segments) apply(ra *ruleAud, p Pseudonym, in bool) {
 }
 
 // forgetIfInNone takes p out of the known set when no rule audience holds it.
+// The caller holds p's stripe.
 func (g *segments) forgetIfInNone(p Pseudonym) {
 	for _, set := range *g.reg.sets.Load() {
 		if set.has(p) {
@@ -394,7 +404,11 @@ func (g *segments) drop(id string) {
 	}
 	g.reg.sets.Store(&next)
 	g.mu.Unlock()
-	ra.set.each(g.forgetIfInNone)
+	ra.set.each(func(p Pseudonym) {
+		unlock := g.lockUsers([]Pseudonym{p})
+		g.forgetIfInNone(p)
+		unlock()
+	})
 }
 
 // compile parses an audience's stored rule.
@@ -701,10 +715,58 @@ func (m *Manager) Estimate(ctx context.Context, adv string, rule json.RawMessage
 }
 
 func (m *Manager) estimate(ctx context.Context, adv string, r *Rule) (int64, error) {
+	// The pseudonyms after the advertiser's prefix are uniform: split the key
+	// range into shards by first byte and scan them on every core.
+	const shards = 16
+	workers := min(runtime.GOMAXPROCS(0), shards)
+	var (
+		next  atomic.Int32
+		total atomic.Int64
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		first error
+	)
+	now := m.now().Unix()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ectx := evalCtx{now: now, adv: adv, categoryOf: m.seg.opts.CategoryOf, cats: map[string]string{}}
+			for {
+				s := int(next.Add(1)) - 1
+				if s >= shards {
+					return
+				}
+				n, err := m.estimateShard(ctx, &ectx, adv, r, byte(s*256/shards), s == shards-1, byte((s+1)*256/shards))
+				if err != nil {
+					errMu.Lock()
+					if first == nil {
+						first = err
+					}
+					errMu.Unlock()
+					return
+				}
+				total.Add(n)
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return 0, first
+	}
+	return total.Load(), nil
+}
+
+// estimateShard counts the members among the profiles of adv whose
+// pseudonym starts with a byte in [lo, hi) (to the end when last).
+func (m *Manager) estimateShard(ctx context.Context, ectx *evalCtx, adv string, r *Rule, lo byte, last bool, hi byte) (int64, error) {
 	snap := m.snap.Load()
-	ectx := evalCtx{now: m.now().Unix(), adv: adv, categoryOf: m.seg.opts.CategoryOf, cats: map[string]string{}}
 	pre := profilePrefix(adv)
-	it, err := m.db.NewIter(&pebble.IterOptions{LowerBound: pre, UpperBound: store.PrefixEnd(pre)})
+	opts := &pebble.IterOptions{LowerBound: append(append([]byte(nil), pre...), lo), UpperBound: store.PrefixEnd(pre)}
+	if !last {
+		opts.UpperBound = append(append([]byte(nil), pre...), hi)
+	}
+	it, err := m.db.NewIter(opts)
 	if err != nil {
 		return 0, fmt.Errorf("estimate: %w", err)
 	}
@@ -735,7 +797,7 @@ func (m *Manager) estimate(ctx context.Context, adv string, r *Rule) (int64, err
 				continue
 			}
 		}
-		if in, _ := r.eval(&ectx, &v); in {
+		if in, _ := r.eval(ectx, &v); in {
 			n++
 		}
 	}
