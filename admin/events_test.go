@@ -137,14 +137,14 @@ func TestPostEvents(t *testing.T) {
 	body := strings.Join([]string{
 		`{"event":"product_view","uid":"u-1","products":["sku-1"],"ts":"` + ts + `"}`,
 		`{"advertiser_id":"` + f.adv + `","event":"add_to_cart","uid":"u-1","products":["sku-1"],"value":59.9,"currency":"USD"}`,
-		`{"event":"purchase","uid":"u-1",`, // 3: broken JSON
+		`{"event":"purchase","uid":"u-1",`,                                            // 3: broken JSON
 		`{"advertiser_id":"` + f.adv2 + `","event":"purchase","uid":"u-1","value":5}`, // 4: forged
 		``,
 		`{"event":"purchase","uid":"u-2","ts":"` + f.now.Add(-31*24*time.Hour).Format(time.RFC3339) + `"}`, // 6: too old
-		`{"event":"purchase","uid":"u-2","ts":"` + f.now.Add(time.Hour).Format(time.RFC3339) + `"}`,         // 7: future
-		`{"event":"purchase","uid":"u-2","colour":"red"}`,                                                   // 8: unknown field
-		`{"event":"purchase","email_sha256":"someone@example.com"}`,                                         // 9: plain e-mail
-		`{"event":"Purchase!","uid":"u-2"}`,                                                                 // 10: bad type
+		`{"event":"purchase","uid":"u-2","ts":"` + f.now.Add(time.Hour).Format(time.RFC3339) + `"}`,        // 7: future
+		`{"event":"purchase","uid":"u-2","colour":"red"}`,                                                  // 8: unknown field
+		`{"event":"purchase","email_sha256":"someone@example.com"}`,                                        // 9: plain e-mail
+		`{"event":"Purchase!","uid":"u-2"}`,                                                                // 10: bad type
 		`{"event":"purchase","uid":"u-2","event_id":"o-1","value":20}`,
 		`{"event":"purchase","uid":"u-2","event_id":"o-1","value":20}`, // 12: duplicate
 	}, "\n")

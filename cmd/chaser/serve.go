@@ -272,11 +272,6 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 	if a.campaigns, err = campaign.Open(db, now); err != nil {
 		return fail(err)
 	}
-	t0 := time.Now()
-	if a.audiences, err = audience.NewManager(db, audience.Options{Secret: secret, Now: now, Logger: log}); err != nil {
-		return fail(err)
-	}
-	log.Info("audience filters loaded", "audiences", len(a.audiences.List("")), "took", time.Since(t0).Round(time.Millisecond))
 	if a.catalog, err = creative.OpenCatalog(db); err != nil {
 		return fail(err)
 	}
@@ -285,6 +280,12 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 		a.recs.SetFeed(a.catalog.Feed(adv))
 	}
 	a.catalog.OnReplace(a.recs.SetFeed)
+	t0 := time.Now()
+	if a.audiences, err = audience.NewManager(db, audience.Options{Secret: secret, Now: now, Logger: log,
+		Events: audience.EventOptions{CategoryOf: a.categoryOf}}); err != nil {
+		return fail(err)
+	}
+	log.Info("audience filters loaded", "audiences", len(a.audiences.List("")), "took", time.Since(t0).Round(time.Millisecond))
 	if err := a.openLookalikes(db, now, o.population); err != nil {
 		return fail(err)
 	}
@@ -334,10 +335,24 @@ func (a *app) maintain(ctx context.Context, every time.Duration) {
 			if err := a.audiences.Maintain(now); err != nil {
 				a.log.Error("audience maintenance", "err", err)
 			}
+			if _, err := a.audiences.SweepRules(now); err != nil { // rule windows that passed
+				a.log.Error("rule audience sweep", "err", err)
+			}
 			a.maintainLookalikes(now)
 			a.recs.RebuildAll()
 		}
 	}
+}
+
+// categoryOf is a product's category in its advertiser's feed (rule
+// audiences' category leaves).
+func (a *app) categoryOf(adv, product string) string {
+	if f := a.catalog.Feed(adv); f != nil {
+		if p := f.ByID[product]; p != nil {
+			return p.Category
+		}
+	}
+	return ""
 }
 
 // Close flushes and closes the store.
@@ -346,6 +361,7 @@ func (a *app) Close() error {
 		return nil
 	}
 	a.closeLookalikes()
+	a.audiences.CloseRules()
 	a.audiences.Close()
 	err := a.closeDB()
 	a.closeDB = nil
