@@ -256,7 +256,11 @@ const maxStoredProducts = MaxProfileEvents*MaxEventProducts + MaxProductStats
 
 // decode fills v from an encoded profile (binary, or the legacy JSON form).
 // v borrows from b.
-func (v *profView) decode(b []byte) error {
+func (v *profView) decode(b []byte) error { return v.decodeSome(b, true) }
+
+// decodeSome is decode, leaving out the product counters unless stats: a
+// rule without a lifetime product or category leaf does not read them.
+func (v *profView) decodeSome(b []byte, stats bool) error {
 	v.reset()
 	if len(b) == 0 {
 		return nil
@@ -307,6 +311,9 @@ func (v *profView) decode(b []byte) error {
 			r.bad = true
 		}
 		v.events = append(v.events, e)
+	}
+	if !stats && !r.bad {
+		return nil
 	}
 	ns := r.count(MaxProductStats)
 	for i := 0; i < ns && !r.bad; i++ {

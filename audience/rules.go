@@ -77,6 +77,7 @@ type ruleNode struct {
 type Rule struct {
 	root         *ruleNode
 	usesCategory bool
+	needsStats   bool // a leaf over the whole profile names a product or category
 	// Canonical is the rule re-encoded in canonical form (defaults made explicit
 	// are not added; keys sorted), for storage and display.
 	Canonical json.RawMessage
@@ -110,12 +111,13 @@ func ParseRule(raw []byte) (*Rule, error) {
 	if err != nil {
 		return nil, &FieldError{"rule", err.Error()}
 	}
-	return &Rule{root: root, usesCategory: p.usesCategory, Canonical: canon}, nil
+	return &Rule{root: root, usesCategory: p.usesCategory, needsStats: p.needsStats, Canonical: canon}, nil
 }
 
 type ruleParser struct {
 	nodes        int
 	usesCategory bool
+	needsStats   bool
 }
 
 var leafKeys = map[string]bool{"event": true, "category": true, "product": true, "min_count": true, "within_days": true}
@@ -222,6 +224,9 @@ func (p *ruleParser) node(v any, path string, depth int) (*ruleNode, error) {
 			return nil, err
 		}
 		n.window = d * daySeconds
+	}
+	if n.window == 0 && (n.product != "" || n.category != "") {
+		p.needsStats = true
 	}
 	return n, nil
 }

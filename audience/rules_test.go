@@ -147,6 +147,8 @@ func TestRuleEval(t *testing.T) {
 			[]Event{ev(EventProductView, now.Add(-5*day), "sku-2"), ev(EventProductView, now.Add(-day), "sku-3"), ev(EventProductView, now, "sku-1")}, false, time.Time{}},
 		{"product leaf", `{"event":"add_to_cart","product":"sku-3"}`, []Event{ev(EventAddToCart, now.Add(-100*day), "sku-3")}, true, time.Time{}},
 		{"product leaf other", `{"event":"add_to_cart","product":"sku-3"}`, []Event{ev(EventAddToCart, now, "sku-1")}, false, time.Time{}},
+		{"lifetime category", `{"event":"product_view","category":"shoes","min_count":2}`,
+			[]Event{ev(EventProductView, now.Add(-179*day), "sku-1", "sku-2"), ev(EventProductView, now, "sku-3")}, true, time.Time{}},
 		{"lifetime count", `{"event":"page_view","min_count":2}`, []Event{ev(EventPageView, now.Add(-170*day)), ev(EventPageView, now)}, true, time.Time{}},
 		{"unknown type", `{"event":"login"}`, []Event{ev(EventPageView, now)}, false, time.Time{}},
 		{"rfm all", `{"rfm":{"recency_days_max":30,"frequency_min":2,"monetary_min":100}}`,
@@ -171,6 +173,14 @@ func TestRuleEval(t *testing.T) {
 			got, edge := r.eval(ctx, v)
 			if got != tc.want {
 				t.Errorf("value = %v, want %v", got, tc.want)
+			}
+			// The scan paths decode only what the rule reads: same answer.
+			var part profView
+			if err := part.decodeSome(v.encode(nil), r.needsStats); err != nil {
+				t.Fatal(err)
+			}
+			if got2, edge2 := r.eval(ctx, &part); got2 != got || edge2 != edge {
+				t.Errorf("partial decode (stats %v): %v %d, full: %v %d", r.needsStats, got2, edge2, got, edge)
 			}
 			wantEdge := never
 			if !tc.edge.IsZero() {

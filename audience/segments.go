@@ -497,7 +497,7 @@ func (g *segments) backfillRule(ra *ruleAud) (int, error) {
 		}
 		copy(p[:], k[len(pre):])
 		n++
-		if v.decode(val) != nil {
+		if v.decodeSome(val, ra.rule.needsStats) != nil {
 			return nil
 		}
 		if _, gone := snap.erased[p]; gone {
@@ -788,7 +788,7 @@ func (m *Manager) estimateShard(ctx context.Context, ectx *evalCtx, adv string, 
 		if err != nil {
 			return 0, fmt.Errorf("estimate: %w", err)
 		}
-		if v.decode(val) != nil {
+		if v.decodeSome(val, r.needsStats) != nil {
 			continue
 		}
 		if len(snap.erased) > 0 {
