@@ -137,3 +137,31 @@ func TestEventsAPIEndToEnd(t *testing.T) {
 		t.Fatalf("good line not stored: %+v", p)
 	}
 }
+
+// TestDemoRuleAudience: the demo's cart-abandoner rule audience is filled
+// from the seeded events (every third demo user carted).
+func TestDemoRuleAudience(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	if err := seedDemo(s.app, s.app.log); err != nil {
+		t.Fatal(err)
+	}
+	s.app.audiences.WaitRules()
+	var found bool
+	for _, a := range s.app.audiences.List(demoAdvertiser) {
+		if a.Type != "rule" {
+			continue
+		}
+		found = true
+		if a.Status != "ready" || a.Size != demoUsers/3 {
+			t.Fatalf("demo rule audience %+v, want ready with %d members", a, demoUsers/3)
+		}
+		pz := s.app.audiences.Pseudonymizer()
+		snap := s.app.audiences.Snapshot()
+		if !snap.Contains(a.ID, pz.Of(6, "demo-user-3")) || snap.Contains(a.ID, pz.Of(6, "demo-user-1")) {
+			t.Fatal("demo-user-3 (carted) should be in, demo-user-1 (viewed only) out")
+		}
+	}
+	if !found {
+		t.Fatal("no demo rule audience")
+	}
+}
