@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/chaser-dsp/chaser/store"
@@ -40,6 +41,8 @@ const (
 	// also updates.
 	maxFanOut = 4
 )
+
+var identityLinks = metrics.NewCounter(`chaser_identity_links_total`)
 
 // EventOptions configure events, profiles and rule segments.
 type EventOptions struct {
@@ -256,7 +259,7 @@ func (m *Manager) RecordEvent(ev Event) error {
 			if len(users) > maxFanOut {
 				break
 			}
-			if l.Kind == IDUID || l.Kind == IDMAID {
+			if _, gone := snap.erased[l.ID]; !gone && (l.Kind == IDUID || l.Kind == IDMAID) {
 				users = append(users, l.ID)
 			}
 		}
@@ -264,7 +267,7 @@ func (m *Manager) RecordEvent(ev Event) error {
 	// New links only: existing ones are not rewritten (nor announced again).
 	var newLinks []LinkedID
 	for _, l := range ev.Links {
-		if l.ID.IsZero() || l.ID == ev.User {
+		if _, gone := snap.erased[l.ID]; gone || l.ID.IsZero() || l.ID == ev.User {
 			continue
 		}
 		if _, err := store.Get(m.db, linkKey(ev.User, l.ID)); errors.Is(err, store.ErrNotFound) {
@@ -348,13 +351,20 @@ func userKind(k IDType) IDType {
 }
 
 // linkAdded is called, with no lock held, for every new identity link an
-// event brings: a and b are the same person. It hands the link to the list
-// audiences so that a list of e-mails also reaches the cookie ids linked to
-// them.
-//
-// HOOK (list audiences): call Manager.OnLink(a, b) here once it exists.
+// event brings: a and b are the same person. An e-mail or phone linked to a
+// cookie or ad id is handed to the list audiences, so that a list of e-mails
+// also reaches the cookie ids seen in bid requests.
 func (m *Manager) linkAdded(a, b LinkedID) {
-	_, _ = a, b
+	identityLinks.Inc()
+	from, to := a, b
+	if to.Kind == IDEmailSHA256 || to.Kind == IDPhoneSHA256 {
+		from, to = b, a
+	}
+	if (from.Kind != IDEmailSHA256 && from.Kind != IDPhoneSHA256) || (to.Kind != IDUID && to.Kind != IDMAID) {
+		return
+	}
+	// HOOK (list audiences): call m.OnLink(from.ID, to.ID) here once the
+	// list-audience Manager.OnLink has landed.
 }
 
 // Profile returns the user's profile at an advertiser (empty when unknown).

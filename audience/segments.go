@@ -635,14 +635,16 @@ func (m *Manager) SweepRules(now time.Time) (SweepStats, error) {
 	var st SweepStats
 	due := g.due.popDue(now.Unix())
 	var v profView
-	for _, k := range due {
+	for i, k := range due {
 		g.mu.RLock()
 		unlock := g.lockUsers([]Pseudonym{k.p})
 		raw, err := store.Get(m.db, profileKey(k.adv, k.p))
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			unlock()
 			g.mu.RUnlock()
-			g.due.set(k, now.Unix()+60) // retry at the next sweep
+			for _, k := range due[i:] {
+				g.due.lower(k, now.Unix()+60) // retry at the next sweep
+			}
 			return st, fmt.Errorf("sweep rules: %w", err)
 		}
 		if v.decode(raw) != nil {

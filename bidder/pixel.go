@@ -232,7 +232,7 @@ func isLetters(v []byte) bool {
 // happens.
 func (s *Server) handlePixel(ctx *fasthttp.RequestCtx) {
 	defer writeGIF(ctx)
-	if !ctx.IsGet() && !ctx.IsHead() {
+	if !ctx.IsGet() { // HEAD (link checkers, prefetch) and others record nothing
 		pixelDropped("method")
 		return
 	}
