@@ -129,6 +129,7 @@ func (a *API) postEvents(w http.ResponseWriter, r *http.Request, p principal) {
 	now := a.d.Now()
 	known := map[string]bool{}
 	rep := eventsReport{Errors: []lineError{}}
+	forged := 0
 	for i, l := range lines {
 		line := i + 1
 		l = bytes.TrimSpace(l)
@@ -150,6 +151,7 @@ func (a *API) postEvents(w http.ResponseWriter, r *http.Request, p principal) {
 			in.AdvertiserID = p.advertiser
 		case !p.admin && in.AdvertiserID != p.advertiser:
 			rep.reject(line, "advertiser_id", "does not match the API key's advertiser", "forged_advertiser")
+			forged++
 			continue
 		case p.admin && in.AdvertiserID == "":
 			rep.reject(line, "advertiser_id", "required with an admin key", "no_advertiser")
@@ -192,10 +194,16 @@ func (a *API) postEvents(w http.ResponseWriter, r *http.Request, p principal) {
 		}
 	}
 	status := http.StatusOK
-	if rep.Accepted == 0 && rep.Duplicates == 0 {
-		status = http.StatusBadRequest
-		rep.Error = "no line was accepted"
-		metrics.GetOrCreateCounter(`chaser_admin_errors_total{status="400"}`).Inc()
+	switch {
+	case rep.Accepted > 0 || rep.Duplicates > 0:
+	case forged == rep.Rejected:
+		// Every line named another advertiser: as for any of its resources.
+		status, rep.Error = http.StatusNotFound, "advertiser not found"
+	default:
+		status, rep.Error = http.StatusBadRequest, "no line was accepted"
+	}
+	if status != http.StatusOK {
+		metrics.GetOrCreateCounter(fmt.Sprintf(`chaser_admin_errors_total{status="%d"}`, status)).Inc()
 	}
 	writeJSON(w, status, rep)
 }

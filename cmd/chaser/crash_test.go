@@ -262,12 +262,20 @@ func TestCrashSafety(t *testing.T) {
 	var auds struct {
 		Audiences []struct {
 			ID   string `json:"id"`
+			Type string `json:"type"`
 			Size int64  `json:"size"`
 		} `json:"audiences"`
 	}
 	p.adminGet(t, "/v1/audiences", &auds)
-	if len(auds.Audiences) != 1 || auds.Audiences[0].Size != 100 {
-		t.Fatalf("demo audience after crashes: %+v (want one audience of 100)", auds.Audiences)
+	// The demo's list audience of 100, and its cart-abandoner rule audience
+	// (every third user), rebuilt from the profiles at each start.
+	if len(auds.Audiences) != 2 {
+		t.Fatalf("demo audiences after crashes: %+v (want a list of 100 and a rule of 33)", auds.Audiences)
+	}
+	for _, a := range auds.Audiences {
+		if (a.Type == "list" && a.Size != 100) || (a.Type == "rule" && a.Size != 33) {
+			t.Fatalf("demo audiences after crashes: %+v (want a list of 100 and a rule of 33)", auds.Audiences)
+		}
 	}
 	// Membership, asked directly: bidding would also answer 204 for users the
 	// load above took to the demo campaign's frequency cap.
