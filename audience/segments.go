@@ -250,11 +250,13 @@ type segments struct {
 
 	closing  atomic.Bool
 	backfill sync.WaitGroup
+	// estimates bounds the estimates running at once.
+	estimates chan struct{}
 }
 
 func newSegments(m *Manager, opts EventOptions) *segments {
 	return &segments{m: m, opts: opts, byAdv: map[string][]*ruleAud{}, byID: map[string]*ruleAud{},
-		reg: newRuleRegistry(), due: dueIndex{at: map[dueKey]dueState{}}}
+		reg: newRuleRegistry(), due: dueIndex{at: map[dueKey]dueState{}}, estimates: make(chan struct{}, 2)}
 }
 
 // lockUsers locks the stripes of users (each once, in order) and returns the
@@ -717,6 +719,13 @@ func (m *Manager) Estimate(ctx context.Context, adv string, rule json.RawMessage
 }
 
 func (m *Manager) estimate(ctx context.Context, adv string, r *Rule) (int64, error) {
+	// Each estimate scans every core: run them one or two at a time.
+	select {
+	case m.seg.estimates <- struct{}{}:
+		defer func() { <-m.seg.estimates }()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 	// The pseudonyms after the advertiser's prefix are uniform: split the key
 	// range into shards by first byte and scan them on every core.
 	const shards = 16
