@@ -24,7 +24,7 @@ import (
 
 const testAdminToken = "admin-test-token-0123456789"
 
-type apiFixture struct {
+type eventsFixture struct {
 	t    *testing.T
 	url  string
 	aud  *audience.Manager
@@ -35,7 +35,7 @@ type apiFixture struct {
 	now  time.Time
 }
 
-func newAPIFixture(t *testing.T) *apiFixture {
+func newEventsFixture(t *testing.T) *eventsFixture {
 	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "db"))
 	if err != nil {
@@ -66,7 +66,7 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	t.Cleanup(am.CloseRules)
 	srv := httptest.NewServer(New(Deps{DB: db, Campaigns: cs, Audiences: am, Catalog: cat, AdminToken: testAdminToken, Now: clock, Logger: log}))
 	t.Cleanup(srv.Close)
-	f := &apiFixture{t: t, url: srv.URL, aud: am, cs: cs, now: now}
+	f := &eventsFixture{t: t, url: srv.URL, aud: am, cs: cs, now: now}
 	f.adv = f.call(testAdminToken, "POST", "/v1/advertisers", "application/json", `{"name":"Shoes"}`, 201)["id"].(string)
 	f.adv2 = f.call(testAdminToken, "POST", "/v1/advertisers", "application/json", `{"name":"Hats"}`, 201)["id"].(string)
 	f.key = f.call(testAdminToken, "POST", "/v1/advertisers/"+f.adv+"/keys", "", "", 201)["key"].(string)
@@ -77,7 +77,7 @@ func newAPIFixture(t *testing.T) *apiFixture {
 	return f
 }
 
-func (f *apiFixture) do(key, method, path, ctype string, body []byte, hdr map[string]string) (int, []byte) {
+func (f *eventsFixture) do(key, method, path, ctype string, body []byte, hdr map[string]string) (int, []byte) {
 	f.t.Helper()
 	req, _ := http.NewRequest(method, f.url+path, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
@@ -96,7 +96,7 @@ func (f *apiFixture) do(key, method, path, ctype string, body []byte, hdr map[st
 	return resp.StatusCode, b
 }
 
-func (f *apiFixture) call(key, method, path, ctype, body string, want int) map[string]any {
+func (f *eventsFixture) call(key, method, path, ctype, body string, want int) map[string]any {
 	f.t.Helper()
 	code, b := f.do(key, method, path, ctype, []byte(body), nil)
 	if code != want {
@@ -107,7 +107,7 @@ func (f *apiFixture) call(key, method, path, ctype, body string, want int) map[s
 	return out
 }
 
-func (f *apiFixture) events(key, body string, want int) eventsReport {
+func (f *eventsFixture) events(key, body string, want int) eventsReport {
 	f.t.Helper()
 	code, b := f.do(key, "POST", "/v1/events", "application/x-ndjson", []byte(body), nil)
 	if code != want {
@@ -120,7 +120,7 @@ func (f *apiFixture) events(key, body string, want int) eventsReport {
 	return rep
 }
 
-func (f *apiFixture) profile(adv, uid string) *audience.Profile {
+func (f *eventsFixture) profile(adv, uid string) *audience.Profile {
 	f.t.Helper()
 	p, err := f.aud.Profile(adv, f.aud.Pseudonymizer().Of(audience.IDUID, uid))
 	if err != nil {
@@ -130,7 +130,7 @@ func (f *apiFixture) profile(adv, uid string) *audience.Profile {
 }
 
 func TestPostEvents(t *testing.T) {
-	f := newAPIFixture(t)
+	f := newEventsFixture(t)
 	forged := metrics.GetOrCreateCounter(`chaser_events_api_lines_total{outcome="rejected",reason="forged_advertiser"}`)
 	forgedBefore := forged.Get()
 	ts := f.now.Add(-time.Hour).Format(time.RFC3339)
@@ -204,7 +204,7 @@ func TestPostEvents(t *testing.T) {
 }
 
 func TestPostEventsLimits(t *testing.T) {
-	f := newAPIFixture(t)
+	f := newEventsFixture(t)
 	for _, tc := range []struct {
 		name   string
 		ctype  string
@@ -233,7 +233,7 @@ func TestPostEventsLimits(t *testing.T) {
 }
 
 func TestRuleAudienceAPI(t *testing.T) {
-	f := newAPIFixture(t)
+	f := newEventsFixture(t)
 	var lines []string
 	for i := 0; i < 10; i++ {
 		lines = append(lines, fmt.Sprintf(`{"event":"product_view","uid":"u-%d","products":["sku-1"]}`, i))

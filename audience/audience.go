@@ -238,8 +238,12 @@ func (m *Manager) putLocked(a *Audience) error {
 	return m.db.Set(audKey(a.ID), b, pebble.Sync)
 }
 
-// Close releases the profile cache.
-func (m *Manager) Close() { m.profiles.close() }
+// Close stops rule back-fills and releases the profile cache. Call it
+// before closing the store.
+func (m *Manager) Close() {
+	m.CloseRules()
+	m.profiles.close()
+}
 
 // Pseudonymizer returns the manager's pseudonymizer (for the bid path).
 func (m *Manager) Pseudonymizer() *Pseudonymizer { return m.pz }

@@ -350,10 +350,11 @@ func userKind(k IDType) IDType {
 	return k
 }
 
-// linkAdded is called, with no lock held, for every new identity link an
-// event brings: a and b are the same person. An e-mail or phone linked to a
-// cookie or ad id is handed to the list audiences, so that a list of e-mails
-// also reaches the cookie ids seen in bid requests.
+// linkAdded is called, with no lock held and after the link is committed,
+// for every new identity link an event brings: a and b are the same person.
+// An e-mail or phone linked to a cookie or ad id goes to the list audiences
+// (OnLink), so a list of e-mails also reaches the cookie ids seen in bid
+// requests.
 func (m *Manager) linkAdded(a, b LinkedID) {
 	identityLinks.Inc()
 	from, to := a, b
@@ -363,8 +364,9 @@ func (m *Manager) linkAdded(a, b LinkedID) {
 	if (from.Kind != IDEmailSHA256 && from.Kind != IDPhoneSHA256) || (to.Kind != IDUID && to.Kind != IDMAID) {
 		return
 	}
-	// HOOK (list audiences): call m.OnLink(from.ID, to.ID) here once the
-	// list-audience Manager.OnLink has landed.
+	if err := m.OnLink(from.ID, to.ID); err != nil {
+		m.log.Warn("audience: apply identity link", "from", from.ID.String(), "to", to.ID.String(), "err", err)
+	}
 }
 
 // Profile returns the user's profile at an advertiser (empty when unknown).

@@ -1,6 +1,9 @@
 package audience
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -318,4 +321,57 @@ func FuzzParseEventLine(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestIdentityLinkReachesList: an e-mail list uploaded before (and after) a
+// login event that links a cookie to the hashed e-mail reaches that cookie,
+// the id the bid stream carries.
+func TestIdentityLinkReachesList(t *testing.T) {
+	clk := newClock()
+	m := newEventsManager(t, openTestDB(t, t.TempDir()), clk, EventOptions{})
+	pz := m.Pseudonymizer()
+	before, err := m.Create(Audience{AdvertiserID: "adv_1", Name: "crm", Type: TypeList})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := func(id, body string) {
+		t.Helper()
+		j, err := m.Upload(context.Background(), id, strings.NewReader(body), UploadOptions{Type: IDEmail})
+		if err != nil || j.State != JobDone {
+			t.Fatalf("upload: %+v %v", j, err)
+		}
+	}
+	up(before.ID, "Someone@Example.com\n")
+	cookie := pz.Of(IDUID, "cookie-7")
+	if m.Snapshot().Contains(before.ID, cookie) {
+		t.Fatal("cookie matches before any link")
+	}
+	// The e-mail hash the advertiser's site sends on login.
+	h := sha256.Sum256([]byte("someone@example.com"))
+	e, err := m.Resolve(EventInput{AdvertiserID: "adv_1", Event: EventLogin, UID: "cookie-7", EmailSHA256: hex.EncodeToString(h[:])}, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RecordEvent(e); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Snapshot().Known(cookie) || !m.Snapshot().Contains(before.ID, cookie) {
+		t.Fatal("the linked cookie does not match the e-mail list")
+	}
+	if ok, _ := m.Contains(before.ID, IDUID, "cookie-7", ""); !ok {
+		t.Fatal("exact membership check misses the linked cookie")
+	}
+	// A list uploaded after the link reaches the cookie too.
+	after, err := m.Create(Audience{AdvertiserID: "adv_1", Name: "crm2", Type: TypeList})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up(after.ID, "someone@example.com\n")
+	if !m.Snapshot().Contains(after.ID, cookie) {
+		t.Fatal("a list uploaded after the link misses the cookie")
+	}
+	// An unrelated cookie stays out.
+	if m.Snapshot().Contains(before.ID, pz.Of(IDUID, "cookie-8")) {
+		t.Fatal("unlinked cookie matches")
+	}
 }

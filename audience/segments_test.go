@@ -167,7 +167,7 @@ func TestCartAbandonerLifecycle(t *testing.T) {
 	if h.in(aud.ID, "u-2") {
 		t.Fatal("adv_2's cart made a member of adv_1's audience")
 	}
-	if ok, err := h.m.Contains(aud.ID, IDUID, "u-1"); !ok || err != nil {
+	if ok, err := h.m.Contains(aud.ID, IDUID, "u-1", ""); !ok || err != nil {
 		t.Fatalf("Contains(u-1) = %v, %v", ok, err)
 	}
 

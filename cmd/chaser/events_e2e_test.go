@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -163,5 +165,50 @@ func TestDemoRuleAudience(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("no demo rule audience")
+	}
+}
+
+// TestEmailListReachesCookieEndToEnd: an advertiser uploads a CRM list of
+// e-mails; a browser logs in on the site (the pixel sends the hashed
+// e-mail along with Chaser's cookie); a bid request carrying only that
+// cookie as user.buyeruid now matches the list's campaign.
+func TestEmailListReachesCookieEndToEnd(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	advID := s.admin("POST", "/v1/advertisers", "application/json", `{"name":"Acme"}`, 201)["id"].(string)
+	s.admin("PUT", "/v1/advertisers/"+advID+"/products", "text/csv", feedCSV, 200)
+	audID := s.admin("POST", "/v1/audiences", "application/json", `{"advertiser_id":"`+advID+`","name":"CRM","type":"list"}`, 201)["id"].(string)
+	s.admin("POST", "/v1/audiences/"+audID+"/members?id_type=email", "text/csv", "Loyal.Customer@Example.com\n", 200)
+	s.admin("POST", "/v1/campaigns", "application/json", `{"advertiser_id":"`+advID+`","name":"CRM","status":"active",
+		"currency":"USD","budget":{"daily":100},"pacing":"asap","bid":{"base_cpm":2,"max_cpm":5},
+		"targeting":{"audiences":["`+audID+`"]},"creative":{"sizes":["300x250"]}}`, 201)
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	get := func(q string) {
+		t.Helper()
+		resp, err := browser.Get(s.bidURL + "/px?adv=" + advID + "&" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get("ev=page_view")
+	u, _ := url.Parse(s.bidURL)
+	var uid string
+	for _, c := range jar.Cookies(u) {
+		if c.Name == "chaser_uid" {
+			uid = c.Value
+		}
+	}
+	if uid == "" {
+		t.Fatal("no cookie")
+	}
+	if code, _ := s.bid(bidRequest("l1", uid, 0.5)); code != 204 {
+		t.Fatalf("before login: status %d, want 204", code)
+	}
+	h := sha256.Sum256([]byte("loyal.customer@example.com"))
+	get("ev=login&em=" + hex.EncodeToString(h[:]))
+	if code, _ := s.bid(bidRequest("l2", uid, 0.5)); code != 200 {
+		t.Fatalf("after login: status %d, want 200", code)
 	}
 }

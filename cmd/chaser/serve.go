@@ -323,7 +323,8 @@ type eraseFunc func(audience.Pseudonym) error
 func (f eraseFunc) Erase(p audience.Pseudonym) error { return f(p) }
 
 // maintain runs the periodic upkeep of the domain services until ctx ends:
-// audience expiry (ttl_days), filter rebuilds after removals or erasure.
+// audience expiry (ttl_days), filter rebuilds after removals or erasure,
+// rule-audience members whose time window passed.
 func (a *app) maintain(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -361,8 +362,7 @@ func (a *app) Close() error {
 		return nil
 	}
 	a.closeLookalikes()
-	a.audiences.CloseRules()
-	a.audiences.Close()
+	a.audiences.Close() // also stops rule back-fills
 	err := a.closeDB()
 	a.closeDB = nil
 	return err
