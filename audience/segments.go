@@ -700,6 +700,32 @@ func (m *Manager) ruleSize(a *Audience) {
 	}
 }
 
+// ruleMembers passes the members of rule audience id to visit in batches;
+// ok is false when id is no rule audience.
+func (m *Manager) ruleMembers(id string, visit func([]Pseudonym)) (n int64, ok bool) {
+	set := m.seg.reg.set(id)
+	if set == nil {
+		return 0, false
+	}
+	snap := m.snap.Load()
+	batch := make([]Pseudonym, 0, 4096)
+	set.each(func(p Pseudonym) {
+		if snap.Erased(p) {
+			return
+		}
+		batch = append(batch, p)
+		n++
+		if len(batch) == cap(batch) {
+			visit(batch)
+			batch = make([]Pseudonym, 0, 4096)
+		}
+	})
+	if len(batch) > 0 {
+		visit(batch)
+	}
+	return n, true
+}
+
 // ruleContains reports whether p is a member of rule audience id.
 func (m *Manager) ruleContains(id string, p Pseudonym) bool {
 	if _, gone := m.snap.Load().erased[p]; gone {

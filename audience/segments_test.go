@@ -345,6 +345,12 @@ func TestRuleRFMAndDelete(t *testing.T) {
 	if !h.in(loyal.ID, "u-1") {
 		t.Fatal("a new purchase did not bring them back")
 	}
+	// A rule audience can seed a lookalike: its members are listed.
+	var seed []Pseudonym
+	if n, err := h.m.ForEachMember(loyal.ID, func(ps []Pseudonym) { seed = append(seed, ps...) }); err != nil || n != 1 ||
+		len(seed) != 1 || seed[0] != h.m.Pseudonymizer().Of(IDUID, "u-1") {
+		t.Fatalf("ForEachMember of a rule audience: %d %v %v", n, seed, err)
+	}
 	if err := h.m.Delete(loyal.ID); err != nil {
 		t.Fatal(err)
 	}
