@@ -623,6 +623,28 @@ func (m *Manager) RefreshRules(adv string) error {
 	return err
 }
 
+// RefreshRulesAsync is RefreshRules in the background, tracked like
+// back-fills (Close stops and waits for it).
+func (m *Manager) RefreshRulesAsync(adv string) {
+	g := m.seg
+	if g.closing.Load() {
+		return
+	}
+	g.mu.RLock()
+	has := len(g.byAdv[adv]) > 0
+	g.mu.RUnlock()
+	if !has {
+		return
+	}
+	g.backfill.Add(1)
+	go func() {
+		defer g.backfill.Done()
+		if err := m.RefreshRules(adv); err != nil {
+			m.log.Error("audience: refresh rules", "advertiser", adv, "err", err)
+		}
+	}()
+}
+
 // SweepStats reports one SweepRules run.
 type SweepStats struct {
 	Evaluated int // users re-evaluated

@@ -70,6 +70,10 @@ func TestCartReminderEndToEnd(t *testing.T) {
 		t.Fatalf("viewer: status %d, want 204", code)
 	}
 	pixel("ev=add_to_cart&pid=sku-2&val=79&cur=USD")
+	// The recommender saw the events (OnEvent): both products, and their pair.
+	if st := s.app.recs.For(advID).Stats(); st.Items < 2 || st.Pairs == 0 {
+		t.Fatalf("recommender after the pixel events: %+v", st)
+	}
 	est := s.admin("POST", "/v1/audiences/estimate", "application/json", `{"advertiser_id":"`+advID+`","rule":`+abandoners+`}`, 200)
 	if est["size"].(float64) != 1 {
 		t.Fatalf("estimate %v", est)
@@ -210,5 +214,31 @@ func TestEmailListReachesCookieEndToEnd(t *testing.T) {
 	get("ev=login&em=" + hex.EncodeToString(h[:]))
 	if code, _ := s.bid(bidRequest("l2", uid, 0.5)); code != 200 {
 		t.Fatalf("after login: status %d, want 200", code)
+	}
+}
+
+// TestFeedChangeRefreshesRules: a rule over a category follows the product
+// feed: when a new feed moves the product out of the category, the viewer
+// leaves the audience.
+func TestFeedChangeRefreshesRules(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	advID := s.admin("POST", "/v1/advertisers", "application/json", `{"name":"Acme"}`, 201)["id"].(string)
+	s.admin("PUT", "/v1/advertisers/"+advID+"/products", "text/csv", feedCSV, 200) // sku-1 is in "shoes"
+	audID := s.admin("POST", "/v1/audiences", "application/json",
+		`{"advertiser_id":"`+advID+`","name":"Shoe viewers","type":"rule","rule":{"event":"product_view","category":"shoes"}}`, 201)["id"].(string)
+	resp, err := http.Get(s.bidURL + "/px?adv=" + advID + "&ev=product_view&pid=sku-1&uid=viewer-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	s.app.audiences.WaitRules()
+	if got := s.admin("GET", "/v1/audiences/"+audID, "", "", 200); got["size"].(float64) != 1 {
+		t.Fatalf("shoe viewers %v", got)
+	}
+	s.admin("PUT", "/v1/advertisers/"+advID+"/products", "text/csv", "id,title,price,currency,image_url,landing_url,category,brand,in_stock\n"+
+		"sku-1,Red Running Shoe,59.90,USD,https://cdn.example/1.jpg,https://shop.example/p/1,sale,Acme,true\n", 200)
+	s.app.audiences.WaitRules()
+	if got := s.admin("GET", "/v1/audiences/"+audID, "", "", 200); got["size"].(float64) != 0 {
+		t.Fatalf("shoe viewers after sku-1 moved to sale: %v", got)
 	}
 }

@@ -282,9 +282,11 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 	a.catalog.OnReplace(a.recs.SetFeed)
 	t0 := time.Now()
 	if a.audiences, err = audience.NewManager(db, audience.Options{Secret: secret, Now: now, Logger: log,
-		Events: audience.EventOptions{CategoryOf: a.categoryOf}}); err != nil {
+		Events: audience.EventOptions{CategoryOf: a.categoryOf, OnEvent: a.observeEvent}}); err != nil {
 		return fail(err)
 	}
+	// Category leaves of rule audiences read the feed: re-evaluate on a new one.
+	a.catalog.OnReplace(func(f *creative.Feed) { a.audiences.RefreshRulesAsync(f.AdvertiserID) })
 	log.Info("audience filters loaded", "audiences", len(a.audiences.List("")), "took", time.Since(t0).Round(time.Millisecond))
 	if err := a.openLookalikes(db, now, o.population); err != nil {
 		return fail(err)
@@ -354,6 +356,34 @@ func (a *app) categoryOf(adv, product string) string {
 		}
 	}
 	return ""
+}
+
+// historyKinds maps event types to the recommender's kinds of history.
+var historyKinds = map[string]uint8{
+	audience.EventProductView: creative.KindView,
+	audience.EventAddToCart:   creative.KindCart,
+	audience.EventPurchase:    creative.KindPurchase,
+}
+
+// observeEvent feeds a stored site event to the advertiser's recommender
+// (co-views, co-carts, co-purchases), with the user's history before it.
+func (a *app) observeEvent(ev audience.Event, before *audience.Profile) {
+	kind, ok := historyKinds[ev.Type]
+	if !ok || len(ev.Products) == 0 {
+		return
+	}
+	hist := make([]creative.HistoryItem, 0, len(before.Events))
+	for _, e := range before.Events {
+		if k, ok := historyKinds[e.Type]; ok {
+			for _, p := range e.Products {
+				hist = append(hist, creative.HistoryItem{Product: p, Kind: k, Unix: e.Unix})
+			}
+		}
+	}
+	for _, p := range ev.Products {
+		a.recs.Observe(ev.AdvertiserID, hist, creative.HistoryItem{Product: p, Kind: kind, Unix: ev.Time.Unix()},
+			a.categoryOf(ev.AdvertiserID, p))
+	}
 }
 
 // Close flushes and closes the store.
