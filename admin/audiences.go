@@ -14,7 +14,7 @@ import (
 
 // audienceTypes are the audience types this server creates through
 // POST /v1/audiences. Rule and lookalike support add themselves here.
-var audienceTypes = map[string]bool{audience.TypeList: true}
+var audienceTypes = map[string]bool{audience.TypeList: true, audience.TypeRule: true}
 
 // maxContainsIDs bounds one membership check.
 const maxContainsIDs = 1000
@@ -269,4 +269,42 @@ func (a *API) createLookalike(w http.ResponseWriter, in audience.Audience) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, au)
+}
+
+// estimateAudience sizes a rule audience before it is saved: how many users
+// with events at the advertiser the rule holds now.
+func (a *API) estimateAudience(w http.ResponseWriter, r *http.Request, p principal) {
+	var in struct {
+		AdvertiserID string          `json:"advertiser_id"`
+		Rule         json.RawMessage `json:"rule"`
+	}
+	if !decodeJSON(w, r, &in) {
+		return
+	}
+	if !p.admin {
+		if in.AdvertiserID == "" {
+			in.AdvertiserID = p.advertiser
+		}
+		if in.AdvertiserID != p.advertiser {
+			writeError(w, http.StatusNotFound, "advertiser not found", "advertiser_id")
+			return
+		}
+	}
+	if in.AdvertiserID == "" {
+		writeError(w, http.StatusBadRequest, "required", "advertiser_id")
+		return
+	}
+	if _, err := a.d.Campaigns.Advertiser(in.AdvertiserID); err != nil {
+		writeError(w, http.StatusBadRequest, "no such advertiser", "advertiser_id")
+		return
+	}
+	n, err := a.d.Audiences.Estimate(r.Context(), in.AdvertiserID, in.Rule)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return // the caller went away
+		}
+		a.writeDomainError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"size": n})
 }

@@ -14,8 +14,6 @@ import (
 // may be removed from here; a route that stays here but never gets a
 // handler makes the document lie, so keep this list short-lived.
 var pendingRoutes = map[string]bool{
-	"POST /v1/events":                           true,
-	"POST /v1/audiences/estimate":               true,
 	"GET /v1/advertisers/{adv}/recommendations": true,
 }
 

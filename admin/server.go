@@ -144,6 +144,8 @@ func (a *API) table() []route {
 		{method: "DELETE", path: "/v1/audiences/{id}/members", access: anyKey, h: a.removeMembers, upload: "audience_members_removal"},
 		{method: "POST", path: "/v1/audiences/{id}/contains", access: anyKey, h: a.containsMembers},
 		{method: "GET", path: "/v1/audiences/{id}/uploads", access: anyKey, h: a.listUploads},
+		{method: "POST", path: "/v1/audiences/estimate", access: anyKey, h: a.estimateAudience},
+		{method: "POST", path: "/v1/events", access: anyKey, h: a.postEvents},
 
 		{method: "POST", path: "/v1/privacy/erase", access: adminOnly, h: a.erase},
 	}

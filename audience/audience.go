@@ -105,6 +105,8 @@ type Options struct {
 	// ProfileCacheBytes bounds the cache of decoded profiles in front of the
 	// store (see CachedProfile); default 64 MiB, negative disables it.
 	ProfileCacheBytes int64
+	// Events configures events, profiles and rule audiences (events.go).
+	Events EventOptions
 }
 
 // Manager owns audiences: metadata and members in Pebble, filters in memory.
@@ -128,6 +130,8 @@ type Manager struct {
 	erasing    sync.Mutex // one Erase at a time (copy-on-write of the erased set)
 
 	profiles *profileCache
+	// seg maintains rule audiences from events (segments.go).
+	seg *segments
 }
 
 // audState is the Manager's state for one audience.
@@ -176,6 +180,7 @@ func NewManager(db *pebble.DB, opts Options) (*Manager, error) {
 	m := &Manager{db: db, pz: pz, now: opts.Now, log: opts.Logger, workers: opts.BuildWorkers,
 		auds: map[string]*Audience{}, states: map[string]*audState{}}
 	m.profiles = newProfileCache(opts.ProfileCacheBytes)
+	m.seg = newSegments(m, opts.Events)
 	err = store.Scan(db, []byte(store.PrefixAudience), func(_, v []byte) error {
 		var a Audience
 		if err := json.Unmarshal(v, &a); err != nil {
@@ -192,6 +197,9 @@ func NewManager(db *pebble.DB, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	if err := m.buildAll(); err != nil {
+		return nil, err
+	}
+	if err := m.loadRules(); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -230,8 +238,12 @@ func (m *Manager) putLocked(a *Audience) error {
 	return m.db.Set(audKey(a.ID), b, pebble.Sync)
 }
 
-// Close releases the profile cache.
-func (m *Manager) Close() { m.profiles.close() }
+// Close stops rule back-fills and releases the profile cache. Call it
+// before closing the store.
+func (m *Manager) Close() {
+	m.CloseRules()
+	m.profiles.close()
+}
 
 // Pseudonymizer returns the manager's pseudonymizer (for the bid path).
 func (m *Manager) Pseudonymizer() *Pseudonymizer { return m.pz }
@@ -289,8 +301,12 @@ func (m *Manager) Create(a Audience) (Audience, error) {
 	}
 	switch a.Type {
 	case TypeList:
-	case TypeRule, TypeLookalike:
-		// Rule and lookalike audiences are validated by their builders.
+	case TypeRule:
+		if err := validateRuleAudience(&a); err != nil {
+			return Audience{}, err
+		}
+	case TypeLookalike:
+		// Lookalike audiences are validated by their builders.
 	case "":
 		a.Type = TypeList
 	default:
@@ -321,6 +337,9 @@ func (m *Manager) Create(a Audience) (Audience, error) {
 	next.sets[a.ID] = st.set
 	m.snap.Store(next)
 	m.mu.Unlock()
+	if a.Type == TypeRule {
+		m.startRule(&a)
+	}
 	return a, nil
 }
 
@@ -349,6 +368,7 @@ func (m *Manager) view(st *audState) Audience {
 	m.mu.Lock()
 	a := *st.meta
 	m.mu.Unlock()
+	m.ruleSize(&a)
 	if js := st.job.Load(); js != nil {
 		j := js.snapshot()
 		a.Upload = &j
@@ -410,6 +430,7 @@ func (m *Manager) Delete(id string) error {
 	size := st.meta.Size + st.meta.LinkedIDs
 	m.mu.Unlock()
 	next.known.removed.Add(size)
+	m.seg.drop(id)
 	return nil
 }
 
@@ -449,7 +470,7 @@ func (m *Manager) saveMeta(st *audState, b *pebble.Batch, change func(a *Audienc
 // known filter at once.
 func (m *Manager) buildAll() error {
 	t0 := time.Now()
-	snap := &Snapshot{sets: make(map[string]*memberSet, len(m.states)), erased: map[Pseudonym]struct{}{}}
+	snap := &Snapshot{sets: make(map[string]*memberSet, len(m.states)), erased: map[Pseudonym]struct{}{}, rules: m.seg.reg}
 	if err := store.Scan(m.db, []byte(store.PrefixErase), func(k, _ []byte) error {
 		var p Pseudonym
 		if len(k) == len(store.PrefixErase)+len(p) {
@@ -631,6 +652,9 @@ func (m *Manager) ContainsPseudonym(id string, p Pseudonym, kind IDType) (bool, 
 	if m.snap.Load().Erased(p) {
 		return false, nil
 	}
+	if m.seg.isRule(id) {
+		return m.ruleContains(id, p), nil
+	}
 	now := m.now().Unix()
 	ok, _, err := m.isMember(id, p, now)
 	if err != nil || ok || kind.linkable() {
@@ -792,6 +816,7 @@ func (m *Manager) Erase(p Pseudonym) error {
 	for _, adv := range advs {
 		m.profiles.invalidate(adv, p)
 	}
+	m.seg.dropUser(p)
 	usersErased.Inc()
 	return nil
 }

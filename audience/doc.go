@@ -34,9 +34,19 @@
 // marked failed at the next start and retried. Dependencies run one way:
 // audience imports lookalike, which imports no Chaser package.
 //
+// Site events and rule audiences (events.go, profile.go, rules.go,
+// segments.go): RecordEvent keeps a compact binary profile per advertiser and
+// user (recent events, counts per type, RFM totals, product counters) and
+// stores identity links; rule audiences hold their members in exact
+// lock-free sets (Snapshot.Contains consults them), re-evaluated at each of a
+// user's events, when a time window passes (SweepRules), over stored
+// profiles when a rule is created (back-fill) and at start. Estimate sizes an
+// unsaved rule over the stored profiles.
+//
 // Keys (see package store): "aud/<id>" audience metadata (JSON),
 // "mem/<id>/<pseudonym>" membership (value: expiry in unix seconds, 0 = none,
 // then the id kind), "auj/<id>/<job>" upload jobs (JSON), "prf/<adv>/<p>"
-// user profiles, "lnk/<p>/<q>" identity links (both directions), "ers/<p>"
-// erasures (value: unix seconds).
+// user profiles (binary, first byte the version), "lnk/<p>/<q>" identity
+// links (both directions; value: the kind of q), "ers/<p>" erasures (value:
+// unix seconds).
 package audience

@@ -287,12 +287,13 @@ type Snapshot struct {
 	sets   map[string]*memberSet
 	known  *memberSet // every member of every audience: most users are in none
 	erased map[Pseudonym]struct{}
+	rules  *ruleRegistry // rule audiences' exact member sets (segments.go)
 }
 
 // Known reports whether p may be a member of any audience. False means
 // certainly not; the bid path stops there for most users.
 func (s *Snapshot) Known(p Pseudonym) bool {
-	if !s.known.test(&p) {
+	if !s.known.test(&p) && (s.rules == nil || !s.rules.known.has(p)) {
 		return false
 	}
 	if len(s.erased) > 0 {
@@ -308,7 +309,7 @@ func (s *Snapshot) Known(p Pseudonym) bool {
 // Erased users never match.
 func (s *Snapshot) Contains(id string, p Pseudonym) bool {
 	set := s.sets[id]
-	if set == nil || !set.test(&p) {
+	if (set == nil || !set.test(&p)) && (s.rules == nil || !s.rules.contains(id, p)) {
 		return false
 	}
 	if len(s.erased) > 0 {
@@ -327,7 +328,7 @@ func (s *Snapshot) Contains(id string, p Pseudonym) bool {
 func (s *Snapshot) MemberOf(ids []Pseudonym, audiences []string, dst []string) []string {
 	known := false
 	for i := range ids {
-		if s.known.test(&ids[i]) && !s.Erased(ids[i]) {
+		if (s.known.test(&ids[i]) || (s.rules != nil && s.rules.known.has(ids[i]))) && !s.Erased(ids[i]) {
 			known = true
 			break
 		}
@@ -336,6 +337,17 @@ func (s *Snapshot) MemberOf(ids []Pseudonym, audiences []string, dst []string) [
 		return dst
 	}
 	for _, a := range audiences {
+		if s.rules != nil {
+			if rs := s.rules.set(a); rs != nil { // a rule audience: exact members
+				for i := range ids {
+					if rs.has(ids[i]) && !s.Erased(ids[i]) {
+						dst = append(dst, a)
+						break
+					}
+				}
+				continue
+			}
+		}
 		set := s.sets[a]
 		if set == nil {
 			continue
@@ -364,7 +376,7 @@ func (s *Snapshot) Erased(p Pseudonym) bool {
 }
 
 func (s *Snapshot) clone() *Snapshot {
-	n := &Snapshot{sets: make(map[string]*memberSet, len(s.sets)+1), known: s.known, erased: s.erased}
+	n := &Snapshot{sets: make(map[string]*memberSet, len(s.sets)+1), known: s.known, erased: s.erased, rules: s.rules}
 	for k, v := range s.sets {
 		n.sets[k] = v
 	}

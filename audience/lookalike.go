@@ -487,6 +487,9 @@ func (m *Manager) ForEachMember(id string, visit func([]Pseudonym)) (int64, erro
 	if m.state(id) == nil {
 		return 0, ErrNotFound
 	}
+	if n, ok := m.ruleMembers(id, visit); ok { // a rule audience keeps its members in memory
+		return n, nil
+	}
 	res, err := m.scanAudience(id, m.now().Unix(), false, visit)
 	return res.members, err
 }

@@ -229,7 +229,7 @@ func TestUploadPlainTypesAndErrors(t *testing.T) {
 		t.Errorf("long line: %+v", j.UploadStats)
 	}
 	// Not a list audience.
-	rule, err := e.m.Create(Audience{AdvertiserID: "adv_1", Name: "r", Type: TypeRule})
+	rule, err := e.m.Create(Audience{AdvertiserID: "adv_1", Name: "r", Type: TypeRule, Rule: []byte(`{"event":"page_view"}`)})
 	if err != nil {
 		t.Fatal(err)
 	}

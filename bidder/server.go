@@ -40,6 +40,9 @@ type Deps struct {
 	// BaseURL is the public base URL notices and clicks point at, e.g.
 	// "https://bid.example.com". No trailing slash.
 	BaseURL string
+	// CookieMaxAge is the lifetime of Chaser's cookie (pixel.go); default
+	// DefaultCookieMaxAge.
+	CookieMaxAge time.Duration
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -142,6 +145,8 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		s.handleImp(ctx)
 	case "/click":
 		s.handleClick(ctx)
+	case "/px":
+		s.handlePixel(ctx)
 	case "/healthz":
 		ctx.SetContentType("text/plain")
 		ctx.SetBodyString("ok\n")

@@ -78,6 +78,12 @@ func seedDemo(a *app, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("demo audience upload: %w", err)
 	}
+	// A rule audience over the same events: every third user carted and did
+	// not buy (see the README's rule syntax).
+	if _, err := a.audiences.Create(audience.Audience{AdvertiserID: demoAdvertiser, Name: "Demo cart abandoners", Type: audience.TypeRule,
+		Rule: []byte(`{"all":[{"event":"add_to_cart","within_days":7},{"not":{"event":"purchase","within_days":7}}]}`)}); err != nil {
+		return fmt.Errorf("demo rule audience: %w", err)
+	}
 	sizes := []campaign.Size{{W: 300, H: 250}, {W: 728, H: 90}, {W: 320, H: 50}, {W: 300, H: 600}, {W: 160, H: 600}, {W: 320, H: 480}}
 	c, err := a.campaigns.Create(campaign.Campaign{
 		AdvertiserID: demoAdvertiser, Name: "Demo retargeting", Status: campaign.StatusActive,

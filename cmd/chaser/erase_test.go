@@ -35,7 +35,7 @@ func TestErase(t *testing.T) {
 	email, _ := pz.Raw(audience.IDEmail, "erase.me@example.com", "")
 	// A site event links the cookie and the e-mail and builds a profile.
 	if err := s.app.audiences.RecordEvent(audience.Event{AdvertiserID: adv, Type: audience.EventProductView, User: cookie,
-		Links: []audience.Pseudonym{email}, Products: []string{"sku-1"}, Time: time.Now()}); err != nil {
+		Links: []audience.LinkedID{{ID: email, Kind: audience.IDEmailSHA256}}, Products: []string{"sku-1"}, Time: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := s.bid(bidRequest("e1", "cookie-a", 1)); code != 200 {

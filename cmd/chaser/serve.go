@@ -272,11 +272,6 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 	if a.campaigns, err = campaign.Open(db, now); err != nil {
 		return fail(err)
 	}
-	t0 := time.Now()
-	if a.audiences, err = audience.NewManager(db, audience.Options{Secret: secret, Now: now, Logger: log}); err != nil {
-		return fail(err)
-	}
-	log.Info("audience filters loaded", "audiences", len(a.audiences.List("")), "took", time.Since(t0).Round(time.Millisecond))
 	if a.catalog, err = creative.OpenCatalog(db); err != nil {
 		return fail(err)
 	}
@@ -285,6 +280,14 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 		a.recs.SetFeed(a.catalog.Feed(adv))
 	}
 	a.catalog.OnReplace(a.recs.SetFeed)
+	t0 := time.Now()
+	if a.audiences, err = audience.NewManager(db, audience.Options{Secret: secret, Now: now, Logger: log,
+		Events: audience.EventOptions{CategoryOf: a.categoryOf, OnEvent: a.observeEvent}}); err != nil {
+		return fail(err)
+	}
+	// Category leaves of rule audiences read the feed: re-evaluate on a new one.
+	a.catalog.OnReplace(func(f *creative.Feed) { a.audiences.RefreshRulesAsync(f.AdvertiserID) })
+	log.Info("audience filters loaded", "audiences", len(a.audiences.List("")), "took", time.Since(t0).Round(time.Millisecond))
 	if err := a.openLookalikes(db, now, o.population); err != nil {
 		return fail(err)
 	}
@@ -322,7 +325,8 @@ type eraseFunc func(audience.Pseudonym) error
 func (f eraseFunc) Erase(p audience.Pseudonym) error { return f(p) }
 
 // maintain runs the periodic upkeep of the domain services until ctx ends:
-// audience expiry (ttl_days), filter rebuilds after removals or erasure.
+// audience expiry (ttl_days), filter rebuilds after removals or erasure,
+// rule-audience members whose time window passed.
 func (a *app) maintain(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -334,9 +338,51 @@ func (a *app) maintain(ctx context.Context, every time.Duration) {
 			if err := a.audiences.Maintain(now); err != nil {
 				a.log.Error("audience maintenance", "err", err)
 			}
+			if _, err := a.audiences.SweepRules(now); err != nil { // rule windows that passed
+				a.log.Error("rule audience sweep", "err", err)
+			}
 			a.maintainLookalikes(now)
 			a.recs.RebuildAll()
 		}
+	}
+}
+
+// categoryOf is a product's category in its advertiser's feed (rule
+// audiences' category leaves).
+func (a *app) categoryOf(adv, product string) string {
+	if f := a.catalog.Feed(adv); f != nil {
+		if p := f.ByID[product]; p != nil {
+			return p.Category
+		}
+	}
+	return ""
+}
+
+// historyKinds maps event types to the recommender's kinds of history.
+var historyKinds = map[string]uint8{
+	audience.EventProductView: creative.KindView,
+	audience.EventAddToCart:   creative.KindCart,
+	audience.EventPurchase:    creative.KindPurchase,
+}
+
+// observeEvent feeds a stored site event to the advertiser's recommender
+// (co-views, co-carts, co-purchases), with the user's history before it.
+func (a *app) observeEvent(ev audience.Event, before *audience.Profile) {
+	kind, ok := historyKinds[ev.Type]
+	if !ok || len(ev.Products) == 0 {
+		return
+	}
+	hist := make([]creative.HistoryItem, 0, len(before.Events))
+	for _, e := range before.Events {
+		if k, ok := historyKinds[e.Type]; ok {
+			for _, p := range e.Products {
+				hist = append(hist, creative.HistoryItem{Product: p, Kind: k, Unix: e.Unix})
+			}
+		}
+	}
+	for _, p := range ev.Products {
+		a.recs.Observe(ev.AdvertiserID, hist, creative.HistoryItem{Product: p, Kind: kind, Unix: ev.Time.Unix()},
+			a.categoryOf(ev.AdvertiserID, p))
 	}
 }
 
@@ -346,7 +392,7 @@ func (a *app) Close() error {
 		return nil
 	}
 	a.closeLookalikes()
-	a.audiences.Close()
+	a.audiences.Close() // also stops rule back-fills
 	err := a.closeDB()
 	a.closeDB = nil
 	return err
