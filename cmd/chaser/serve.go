@@ -365,9 +365,18 @@ var historyKinds = map[string]uint8{
 	audience.EventPurchase:    creative.KindPurchase,
 }
 
-// observeEvent feeds a stored site event to the advertiser's recommender
-// (co-views, co-carts, co-purchases), with the user's history before it.
+// observeEvent feeds a stored site event to the lookalike population and to
+// the advertiser's recommender (co-views, co-carts, co-purchases), with the
+// user's history before it.
 func (a *app) observeEvent(ev audience.Event, before *audience.Profile) {
+	if a.lookalikes != nil {
+		// Advertiser-site behaviour is a lookalike feature too (categories viewed, carts, purchases).
+		cat := ""
+		if len(ev.Products) > 0 {
+			cat = a.categoryOf(ev.AdvertiserID, ev.Products[0])
+		}
+		a.lookalikes.ObserveSiteEvent(ev.User, ev.AdvertiserID, ev.Type, cat)
+	}
 	kind, ok := historyKinds[ev.Type]
 	if !ok || len(ev.Products) == 0 {
 		return
