@@ -111,7 +111,7 @@ func (s *Server) handleBid(ctx *fasthttp.RequestCtx) {
 		noContent(ctx, reasonLate)
 		return
 	}
-	resp, reason := s.decide(req)
+	resp, reason := s.decideFor(req, bidExchange(ctx.Path()))
 	if resp == nil {
 		noContent(ctx, reason)
 		return
@@ -207,12 +207,17 @@ type candidate struct {
 
 // decide turns a valid request into a response, or nil and a no-bid reason.
 func (s *Server) decide(req *openrtb2.BidRequest) (*openrtb2.BidResponse, string) {
+	return s.decideFor(req, nil)
+}
+
+// decideFor is decide for a request from the named exchange (sync.go).
+func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte) (*openrtb2.BidResponse, string) {
 	if r := s.privacyReason(req); r != "" { // COPPA, GDPR, US privacy, GPP: see consent.go
 		return nil, r
 	}
 	idsp := idsPool.Get().(*[]audience.Pseudonym)
 	defer idsPool.Put(idsp)
-	ids := s.userIDs(req, (*idsp)[:0])
+	ids := s.syncedIDs(req, exchange, s.userIDs(req, (*idsp)[:0]))
 	*idsp = ids
 	if len(ids) == 0 {
 		return nil, reasonNoUser

@@ -60,6 +60,12 @@ type Deps struct {
 	// bidder sheds load with a fast 204 (see shed.go). 0 means
 	// DefaultMaxInFlight.
 	MaxInFlight int
+	// SyncHosts are the hosts GET /sync may redirect to: exact, or
+	// "*.suffix" for any subdomain (sync.go). Empty: every /sync is a 400.
+	SyncHosts []string
+	// Exchanges maps exchanges' user ids to Chaser uids (GET /setuid,
+	// POST /openrtb2/bid/NAME); nil: /setuid stores nothing.
+	Exchanges *audience.ExchangeIDs
 }
 
 // Server is the public-port server.
@@ -147,6 +153,10 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		s.handleClick(ctx)
 	case "/px":
 		s.handlePixel(ctx)
+	case "/sync":
+		s.handleSync(ctx)
+	case "/setuid":
+		s.handleSetUID(ctx)
 	case "/healthz":
 		ctx.SetContentType("text/plain")
 		ctx.SetBodyString("ok\n")
@@ -159,6 +169,10 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		}
 		ctx.SetBodyString("ready\n")
 	default:
+		if bidExchange(path) != nil { // /openrtb2/bid/NAME: see sync.go
+			s.handleBid(ctx)
+			return
+		}
 		ctx.Error("not found", fasthttp.StatusNotFound)
 	}
 }
