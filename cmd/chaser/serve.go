@@ -45,6 +45,12 @@ type serveConfig struct {
 	// FXRates are exchange rates for bid floors in other currencies, units
 	// per USD ("EUR=0.92,KRW=1380"); default pacing.DefaultRates.
 	FXRates string
+	// Cookie sync (bidder/sync.go): hosts /sync may redirect to (exact or
+	// "*.suffix"), exchange names /setuid and /openrtb2/bid/NAME accept,
+	// and the lifetime of Chaser's cookie in days (default 365).
+	SyncHosts     []string
+	SyncExchanges []string
+	CookieDays    int
 
 	settings []setting // every flag's value and where it came from, for the start-up log
 }
@@ -62,6 +68,9 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.BoolVar(&c.Demo, "demo", false, "seed a demo advertiser, feed, audience and campaign on first start")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.FXRates, "fx-rates", "", "exchange rates for bid floors, units per USD, e.g. EUR=0.92,KRW=1380 (default: built-in table)")
+	syncHosts := fs.String("sync-hosts", "", "hosts GET /sync may redirect to, comma-separated: exact host or *.suffix (default none: /sync refuses every redirect)")
+	syncExchanges := fs.String("sync-exchanges", "", "exchange names for GET /setuid and POST /openrtb2/bid/NAME, comma-separated (a-z, 0-9, _, -)")
+	fs.IntVar(&c.CookieDays, "cookie-days", 365, "lifetime of Chaser's uid cookie in days")
 	vendor := fs.Uint("gdpr-vendor-id", 0, "Chaser's IAB Global Vendor List id, whose TCF consent requests under GDPR must carry (0: not registered, no bid under GDPR)")
 	// Environment first, so command-line flags override it.
 	var envErr error
@@ -93,6 +102,15 @@ func parseServeFlags(args []string) (serveConfig, error) {
 		return c, fmt.Errorf("--gdpr-vendor-id %d: at most 65535", *vendor)
 	}
 	c.GDPRVendorID = uint16(*vendor)
+	if c.CookieDays < 1 || c.CookieDays > 400 { // browsers cap cookies at 400 days
+		return c, fmt.Errorf("--cookie-days %d: want 1 to 400", c.CookieDays)
+	}
+	c.SyncHosts, c.SyncExchanges = splitList(strings.ToLower(*syncHosts)), splitList(*syncExchanges)
+	for _, n := range c.SyncExchanges {
+		if !audience.ValidExchangeName(n) {
+			return c, fmt.Errorf("--sync-exchanges: bad name %q (a-z, 0-9, _, -; at most 32)", n)
+		}
+	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.BidAddr
 	}
@@ -201,7 +219,8 @@ func runServe(args []string) error {
 		return err
 	}
 	logConfig(log, cfg, secretSetting("CHASER_SECRET", cfg.DataDir, "secret"), secretSetting("CHASER_ADMIN_TOKEN", cfg.DataDir, "admin_token"))
-	app, err := openApp(cfg.DataDir, []byte(secret), adminToken, cfg.PublicURL, log, time.Now, withGDPRVendor(cfg.GDPRVendorID))
+	app, err := openApp(cfg.DataDir, []byte(secret), adminToken, cfg.PublicURL, log, time.Now, withGDPRVendor(cfg.GDPRVendorID),
+		withSync(cfg.SyncHosts, cfg.SyncExchanges, time.Duration(cfg.CookieDays)*24*time.Hour))
 	if err != nil {
 		return err
 	}
@@ -225,8 +244,11 @@ func runServe(args []string) error {
 
 // appOptions are optional settings of openApp.
 type appOptions struct {
-	gdprVendorID uint16
-	population   lookalike.PopulationOptions
+	gdprVendorID  uint16
+	syncHosts     []string
+	syncExchanges []string
+	cookieMaxAge  time.Duration
+	population    lookalike.PopulationOptions
 }
 
 // appOption sets an appOptions field.
@@ -234,6 +256,22 @@ type appOption func(*appOptions)
 
 // withGDPRVendor sets Chaser's IAB vendor id for TCF consent checks.
 func withGDPRVendor(id uint16) appOption { return func(o *appOptions) { o.gdprVendorID = id } }
+
+// withSync sets the cookie sync allow-list, exchange names and cookie lifetime.
+func withSync(hosts, exchanges []string, cookieMaxAge time.Duration) appOption {
+	return func(o *appOptions) { o.syncHosts, o.syncExchanges, o.cookieMaxAge = hosts, exchanges, cookieMaxAge }
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // withPopulation sets the lookalike population's options (tests: sample every call).
 func withPopulation(po lookalike.PopulationOptions) appOption {
@@ -249,6 +287,7 @@ type app struct {
 	closeDB    func() error
 	campaigns  *campaign.Store
 	audiences  *audience.Manager
+	exchIDs    *audience.ExchangeIDs
 	population *lookalike.Population
 	lookalikes *audience.Lookalikes
 	catalog    *creative.Catalog
@@ -295,7 +334,10 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 	if a.pacer, err = pacing.New(db, signer, a.campaigns, pacing.Options{Now: now, Logger: log}); err != nil {
 		return fail(err)
 	}
-	a.public = bidder.New(bidder.Deps{Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
+	if a.exchIDs, err = audience.NewExchangeIDs(db, a.audiences.Pseudonymizer(), o.syncExchanges, 0, now); err != nil {
+		return fail(err)
+	}
+	a.public = bidder.New(bidder.Deps{SyncHosts: o.syncHosts, Exchanges: a.exchIDs, CookieMaxAge: o.cookieMaxAge, Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
 		Pacer: a.pacer, Notices: signer, Clicks: creative.NewClickSigner(secret), Recommenders: a.recs, BaseURL: publicURL, Now: now, Logger: log,
 		GDPRVendorID: o.gdprVendorID, Ready: a.ready.Load, Population: a.population})
 	a.admin = admin.New(admin.Deps{DB: db, Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
@@ -313,6 +355,7 @@ func erasers(a *app, log *slog.Logger) []admin.Eraser {
 	} else {
 		log.Warn("audience.Manager has no Erase method in this build: POST /v1/privacy/erase answers 503")
 	}
+	out = append(out, eraseFunc(func(p audience.Pseudonym) error { return a.exchIDs.Erase(p) })) // cookie sync mappings
 	if a.population != nil {
 		out = append(out, eraseFunc(func(p audience.Pseudonym) error { return a.population.Erase(lookalike.UserID(p)) }))
 	}
