@@ -1,6 +1,8 @@
 package audience
 
 import (
+	"github.com/dgraph-io/ristretto/v2"
+
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -40,6 +42,16 @@ type ExchangeIDs struct {
 	ttl   time.Duration
 	names map[string]bool
 	mu    sync.Mutex // writers (Set, Erase)
+	// cache holds recent lookups, hits and misses, in front of Pebble (a
+	// miss read from Pebble costs tens of µs); writers delete what they change.
+	cache *ristretto.Cache[string, exchangeEntry]
+}
+
+// exchangeEntry is a cached lookup: the uid and expiry, or found=false.
+type exchangeEntry struct {
+	uid    Pseudonym
+	expiry int64
+	found  bool
 }
 
 // NewExchangeIDs returns the mapping table over db for the named exchanges
@@ -52,7 +64,13 @@ func NewExchangeIDs(db *pebble.DB, pz *Pseudonymizer, exchanges []string, ttl ti
 	if now == nil {
 		now = time.Now
 	}
-	x := &ExchangeIDs{db: db, pz: pz, now: now, ttl: ttl, names: map[string]bool{}}
+	cache, err := ristretto.NewCache(&ristretto.Config[string, exchangeEntry]{
+		NumCounters: 1 << 20, MaxCost: 1 << 17, BufferItems: 64,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("exchange id cache: %w", err)
+	}
+	x := &ExchangeIDs{db: db, pz: pz, now: now, ttl: ttl, names: map[string]bool{}, cache: cache}
 	for _, n := range exchanges {
 		if !ValidExchangeName(n) {
 			return nil, fmt.Errorf("exchange name %q: want 1-32 of a-z, 0-9, '_', '-'", truncate(n, 40))
@@ -155,11 +173,13 @@ func (x *ExchangeIDs) Set(exchange, id string, uid Pseudonym) error {
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("set exchange id: %w", err)
 	}
+	x.cache.Del(string(fwd))
 	return nil
 }
 
 // Lookup returns the Chaser uid pseudonym exchange's user id maps to, if a
-// live mapping exists. It allocates nothing and takes no lock.
+// live mapping exists. Recent lookups (hits and misses) come from a
+// ristretto cache; it takes no lock.
 func (x *ExchangeIDs) Lookup(exchange, id []byte) (Pseudonym, bool) {
 	var p Pseudonym
 	if x == nil || !validExchangeID(id) || !x.names[string(exchange)] {
@@ -167,16 +187,28 @@ func (x *ExchangeIDs) Lookup(exchange, id []byte) (Pseudonym, bool) {
 	}
 	var kb [64]byte
 	k := x.appendForwardKey(kb[:0], exchange, id)
+	now := x.now().Unix()
+	if e, hit := x.cache.Get(string(k)); hit {
+		return e.uid, e.found && e.expiry > now
+	}
+	var e exchangeEntry
 	v, closer, err := x.db.Get(k)
-	if err != nil {
-		return p, false
+	if err == nil {
+		if len(v) == 24 {
+			copy(e.uid[:], v[:16])
+			e.expiry, e.found = int64(binary.BigEndian.Uint64(v[16:])), true
+		}
+		closer.Close()
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return p, false // a read error is not cached
 	}
-	ok := len(v) == 24 && int64(binary.BigEndian.Uint64(v[16:])) > x.now().Unix()
-	if ok {
-		copy(p[:], v[:16])
+	// A TTL bounds staleness should a lookup that read Pebble before a
+	// write cache its answer after the writer deleted the entry.
+	x.cache.SetWithTTL(string(k), e, 1, time.Minute)
+	if e.found && e.expiry > now {
+		return e.uid, true
 	}
-	closer.Close()
-	return p, ok
+	return p, false
 }
 
 // Erase deletes every mapping to the Chaser uid pseudonym uid.
@@ -184,6 +216,7 @@ func (x *ExchangeIDs) Erase(uid Pseudonym) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	pfx := append([]byte(reverseSync), uid[:]...)
+	var dropped []string
 	b := x.db.NewBatch()
 	defer b.Close()
 	err := store.Scan(x.db, pfx, func(k, _ []byte) error {
@@ -191,6 +224,7 @@ func (x *ExchangeIDs) Erase(uid Pseudonym) error {
 		if v, err := store.Get(x.db, fwd); err == nil && len(v) == 24 && Pseudonym(v[:16]) == uid {
 			_ = b.Delete(fwd, nil)
 		}
+		dropped = append(dropped, string(fwd))
 		_ = b.Delete(append([]byte(nil), k...), nil)
 		return nil
 	})
@@ -199,6 +233,9 @@ func (x *ExchangeIDs) Erase(uid Pseudonym) error {
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("erase exchange ids: %w", err)
+	}
+	for _, k := range dropped { // after the commit, so no lookup re-caches them
+		x.cache.Del(k)
 	}
 	return nil
 }
