@@ -32,14 +32,7 @@ func Pick(dst []*Product, feed *Feed, history []HistoryItem, n int) []*Product {
 		}
 		return false
 	}
-	bought := func(id string) bool {
-		for _, h := range history {
-			if h.Kind == KindPurchase && h.Product == id {
-				return true
-			}
-		}
-		return false
-	}
+	bought := func(id string) bool { return boughtIn(history, id) }
 	for pass := 0; pass < 2; pass++ {
 		want := KindCart
 		if pass == 1 {
