@@ -40,21 +40,7 @@ func (a *API) createAudience(w http.ResponseWriter, r *http.Request, p principal
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	if !p.admin {
-		if in.AdvertiserID == "" {
-			in.AdvertiserID = p.advertiser
-		}
-		if in.AdvertiserID != p.advertiser {
-			writeError(w, http.StatusNotFound, "advertiser not found", "advertiser_id")
-			return
-		}
-	}
-	if in.AdvertiserID == "" {
-		writeError(w, http.StatusBadRequest, "required", "advertiser_id")
-		return
-	}
-	if _, err := a.d.Campaigns.Advertiser(in.AdvertiserID); err != nil {
-		writeError(w, http.StatusBadRequest, "no such advertiser", "advertiser_id")
+	if !a.bodyAdvertiser(w, p, &in.AdvertiserID) {
 		return
 	}
 	if in.Type == "" {
@@ -281,21 +267,7 @@ func (a *API) estimateAudience(w http.ResponseWriter, r *http.Request, p princip
 	if !decodeJSON(w, r, &in) {
 		return
 	}
-	if !p.admin {
-		if in.AdvertiserID == "" {
-			in.AdvertiserID = p.advertiser
-		}
-		if in.AdvertiserID != p.advertiser {
-			writeError(w, http.StatusNotFound, "advertiser not found", "advertiser_id")
-			return
-		}
-	}
-	if in.AdvertiserID == "" {
-		writeError(w, http.StatusBadRequest, "required", "advertiser_id")
-		return
-	}
-	if _, err := a.d.Campaigns.Advertiser(in.AdvertiserID); err != nil {
-		writeError(w, http.StatusBadRequest, "no such advertiser", "advertiser_id")
+	if !a.bodyAdvertiser(w, p, &in.AdvertiserID) {
 		return
 	}
 	n, err := a.d.Audiences.Estimate(r.Context(), in.AdvertiserID, in.Rule)

@@ -50,22 +50,8 @@ func (a *API) createCampaign(w http.ResponseWriter, r *http.Request, p principal
 		writeJSONError(w, err)
 		return
 	}
-	if !p.admin {
-		if c.AdvertiserID == "" {
-			c.AdvertiserID = p.advertiser
-		}
-		if c.AdvertiserID != p.advertiser {
-			writeError(w, http.StatusNotFound, "advertiser not found", "advertiser_id")
-			return
-		}
-	}
 	c.ID = ""
-	if c.AdvertiserID == "" {
-		writeError(w, http.StatusBadRequest, "required", "advertiser_id")
-		return
-	}
-	if _, err := a.d.Campaigns.Advertiser(c.AdvertiserID); err != nil {
-		writeError(w, http.StatusBadRequest, "no such advertiser", "advertiser_id")
+	if !a.bodyAdvertiser(w, p, &c.AdvertiserID) {
 		return
 	}
 	if !a.checkAudiences(w, &c) {

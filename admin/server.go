@@ -475,3 +475,28 @@ func newSecret(prefix string, n int) string {
 	_, _ = rand.Read(b)
 	return prefix + fmt.Sprintf("%x", b)
 }
+
+// bodyAdvertiser settles which advertiser a request body acts for: an
+// advertiser key defaults to, and may only name, its own (another one is
+// 404, as if it did not exist); the advertiser must exist. It writes the
+// error and returns false when the body cannot go on.
+func (a *API) bodyAdvertiser(w http.ResponseWriter, p principal, id *string) bool {
+	if !p.admin {
+		if *id == "" {
+			*id = p.advertiser
+		}
+		if *id != p.advertiser {
+			writeError(w, http.StatusNotFound, "advertiser not found", "advertiser_id")
+			return false
+		}
+	}
+	if *id == "" {
+		writeError(w, http.StatusBadRequest, "required", "advertiser_id")
+		return false
+	}
+	if _, err := a.d.Campaigns.Advertiser(*id); err != nil {
+		writeError(w, http.StatusBadRequest, "no such advertiser", "advertiser_id")
+		return false
+	}
+	return true
+}
