@@ -41,7 +41,6 @@ const (
 	reasonUnknownUser = "unknown_user"
 	reasonNoCampaign  = "no_matching_campaign"
 	reasonNoImpFit    = "no_imp_fit"
-	reasonFloor       = "below_floor"
 	reasonBudget      = "budget"
 	reasonNoProduct   = "no_product"
 )
