@@ -29,7 +29,7 @@ type pacingState struct {
 // advertiser once, for pricing (recency) and the creative alike.
 func (s *Server) profileOf(cd *candidate) (*audience.Profile, error) {
 	if !cd.pace.profLoaded {
-		cd.pace.prof, cd.pace.profErr = s.d.Audiences.Profile(cd.c.AdvertiserID, cd.user)
+		cd.pace.prof, cd.pace.profErr = s.d.Audiences.CachedProfile(cd.c.AdvertiserID, cd.user)
 		cd.pace.profLoaded = true
 	}
 	return cd.pace.prof, cd.pace.profErr
