@@ -91,6 +91,49 @@ func profilePrefix(adv string) []byte {
 	return []byte(store.PrefixProfile + adv + "/")
 }
 
+// ForEachProfile calls fn for every stored profile of advertiser adv, or of
+// every advertiser when adv is "", in key order: by advertiser id, then by
+// user pseudonym. It streams one profile at a time from a Pebble iterator
+// (a consistent view of the store as of the call; memory does not grow with
+// the number of profiles) and holds no lock of the Manager, so events and
+// erasure go on meanwhile, unseen by the walk. Profiles of erased users are
+// skipped; so are unreadable ones, counted in one warning at the end. fn owns
+// the *Profile it is given. An error from fn stops the walk and is returned.
+func (m *Manager) ForEachProfile(adv string, fn func(adv string, user Pseudonym, p *Profile) error) error {
+	pre := []byte(store.PrefixProfile)
+	if adv != "" {
+		pre = profilePrefix(adv)
+	}
+	var (
+		v       profView
+		user    Pseudonym
+		corrupt int
+	)
+	err := store.Scan(m.db, pre, func(k, val []byte) error {
+		// k is prf/<adv>/<pseudonym>; advertiser ids hold no '/'.
+		if len(k) < len(store.PrefixProfile)+2+len(user) || k[len(k)-len(user)-1] != '/' {
+			corrupt++
+			return nil
+		}
+		copy(user[:], k[len(k)-len(user):])
+		if m.snap.Load().Erased(user) {
+			return nil // being erased: Erase deletes the profile next
+		}
+		if err := v.decode(val); err != nil {
+			corrupt++
+			return nil
+		}
+		return fn(string(k[len(store.PrefixProfile):len(k)-len(user)-1]), user, v.profile())
+	})
+	if corrupt > 0 {
+		m.log.Warn("audience: unreadable profiles skipped", "advertiser", adv, "count", corrupt)
+	}
+	if err != nil {
+		return fmt.Errorf("read profiles: %w", err)
+	}
+	return nil
+}
+
 // ptype is one event type of a profile with its lifetime count.
 type ptype struct {
 	name  []byte
