@@ -327,6 +327,9 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 	// Category leaves of rule audiences read the feed: re-evaluate on a new one.
 	a.catalog.OnReplace(func(f *creative.Feed) { a.audiences.RefreshRulesAsync(f.AdvertiserID) })
 	log.Info("audience filters loaded", "audiences", len(a.audiences.List("")), "took", time.Since(t0).Round(time.Millisecond))
+	if err := a.warmRecommenders(); err != nil { // recwarm.go: before anything listens
+		return fail(err)
+	}
 	if err := a.openLookalikes(db, now, o.population); err != nil {
 		return fail(err)
 	}
