@@ -25,10 +25,11 @@
 // events are gone from the next start (persisted counters could not
 // subtract them), and ingest pays no second write per event (a co-view
 // updates about 2×CoWindow counters). The cost, measured
-// (BENCHMARKS.md, "Recommender"): about 2.5 µs per stored product event,
-// linear — 100,000 profiles holding 1.05 M events replay and rebuild in
-// 2.3–3.1 s on 2 cores; memory is the counters themselves plus one profile
-// at a time. Past a few million profiles, persisting the counters (or
+// (BENCHMARKS.md, "Recommender"): about 2.2–3.5 µs per stored product
+// event, linear — 100,000 profiles holding 1.05 M events replay and rebuild
+// in 2.3 s on 2 cores (up to 3.7 s with other jobs running), 10,000 in
+// 0.3 s; memory is the counters themselves (44 MB for 3.3 M) plus one
+// profile at a time. Past a few million profiles, persisting the counters (or
 // replaying advertisers in parallel) becomes worth its complexity.
 //
 // Where the replayed state differs from what live observation built:
