@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -23,7 +24,9 @@ import (
 //	syn/~/<Chaser uid pseudonym><exchange>/<…>   → "" (reverse index, for Erase)
 //
 // Exchange names are lower-case letters, digits, '_' and '-' ('~' never
-// clashes). Lookups read Pebble directly (memtable and block cache; see
+// clashes). Lookup ignores a mapping past its expiry; SweepExpired
+// (exchangeids_sweep.go, run hourly by serve) deletes it. Lookups read
+// Pebble directly (memtable and block cache; see
 // BenchmarkExchangeIDsLookup): no copy of the table is held in memory.
 
 // DefaultExchangeIDTTL is how long a mapping lives after its last /setuid.
@@ -41,7 +44,13 @@ type ExchangeIDs struct {
 	now   func() time.Time
 	ttl   time.Duration
 	names map[string]bool
-	mu    sync.Mutex // writers (Set, Erase)
+	mu    sync.Mutex // writers (Set, Erase, the sweep's commits)
+	// gen counts writes (Set, Erase), bumped under mu: the expiry sweep
+	// commits its deletes only if no write happened since it read them.
+	gen atomic.Uint64
+	// afterSweepRead, if set (tests), runs between a sweep step's read and
+	// its commit.
+	afterSweepRead func()
 	// cache holds recent lookups, hits and misses, in front of Pebble (a
 	// miss read from Pebble costs tens of µs); writers delete what they change.
 	cache *ristretto.Cache[string, exchangeEntry]
@@ -170,6 +179,7 @@ func (x *ExchangeIDs) Set(exchange, id string, uid Pseudonym) error {
 	}
 	_ = b.Set(fwd, val[:], nil)
 	_ = b.Set(reverseKey(uid, fwd), nil, nil)
+	x.gen.Add(1) // before the commit: a sweep that read the old value must not commit after it
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("set exchange id: %w", err)
 	}
@@ -231,6 +241,7 @@ func (x *ExchangeIDs) Erase(uid Pseudonym) error {
 	if err != nil {
 		return fmt.Errorf("erase exchange ids: %w", err)
 	}
+	x.gen.Add(1)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("erase exchange ids: %w", err)
 	}
