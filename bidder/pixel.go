@@ -28,8 +28,13 @@ import (
 //	cur   ISO 4217 currency (optional)
 //	evid  event id: a repeat with the same type and id is ignored (optional, e.g. the order id)
 //
-// The answer is always a 1×1 GIF that no cache keeps: a browser never sees an
-// error. Bad parameters are dropped and counted by name; an event without an
+//	sync  1: chain a cookie sync to an exchange (syncpixel.go): the answer may
+//	      then be a 302 to the exchange's sync URL instead of the GIF
+//	gdpr, gdpr_consent, us_privacy, gpp, gpp_sid: read as /sync reads them;
+//	      without consent Chaser sets no cookie and chains no sync
+//
+// The answer is a 1×1 GIF that no cache keeps (or, with sync=1, a 302): a
+// browser never sees an error. Bad parameters are dropped and counted by name; an event without an
 // advertiser Chaser knows, an event type or a user is dropped and counted.
 
 // CookieName is Chaser's own cookie: a random 128-bit id (32 hex characters),
@@ -231,25 +236,42 @@ func isLetters(v []byte) bool {
 // handlePixel records one site event and answers a 1×1 GIF, whatever
 // happens.
 func (s *Server) handlePixel(ctx *fasthttp.RequestCtx) {
-	defer writeGIF(ctx)
+	redirected := false // to an exchange's sync URL (syncpixel.go)
+	defer func() {
+		if !redirected {
+			writeGIF(ctx)
+		}
+	}()
 	if !ctx.IsGet() { // HEAD (link checkers, prefetch) and others record nothing
 		pixelDropped("method")
 		return
 	}
-	in, bad := parsePixelQuery(ctx.QueryArgs())
+	args := ctx.QueryArgs()
+	in, bad := parsePixelQuery(args)
 	uid, ok := cookieUID(ctx)
 	if !ok {
 		bad |= 1 << paramCookie
 	}
-	switch {
-	case uid != "":
+	// Consent signals, when the page passes them, are read as /sync reads
+	// them: without consent no cookie is set and no sync chained.
+	consent := s.syncConsent(args) == ""
+	chain := s.wantsChain(args)
+	if uid == "" && consent && (in.UID == "" || chain) {
+		uid = newUID()
+		s.setCookieUID(ctx, uid)
+	}
+	if uid != "" {
 		if in.UID != "" && in.UID != uid {
 			in.LinkUID = in.UID // the advertiser's id for the same browser
 		}
 		in.UID = uid
-	case in.UID == "":
-		in.UID = newUID()
-		s.setCookieUID(ctx, in.UID)
+	}
+	if chain {
+		if consent {
+			redirected = s.chainSync(ctx, uid, "")
+		} else {
+			chainCount(chainNoConsent)
+		}
 	}
 	for p := 0; p < numParams; p++ {
 		if bad&(1<<p) != 0 {
@@ -257,6 +279,9 @@ func (s *Server) handlePixel(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	switch {
+	case in.UID == "" && in.MAID == "" && in.EmailSHA256 == "" && !consent:
+		pixelDropped("no_consent") // no id but a cookie it may not set
+		return
 	case in.AdvertiserID == "":
 		pixelDropped("no_advertiser")
 		return

@@ -66,6 +66,11 @@ type Deps struct {
 	// Exchanges maps exchanges' user ids to Chaser uids (GET /setuid,
 	// POST /openrtb2/bid/NAME); nil: /setuid stores nothing.
 	Exchanges *audience.ExchangeIDs
+	// SyncPixels are the exchange user-sync URLs GET /px?sync=1 chains to
+	// (syncpixel.go); SyncInterval is how long a browser is not re-synced
+	// with one of them (default DefaultSyncInterval).
+	SyncPixels   []SyncPixel
+	SyncInterval time.Duration
 }
 
 // Server is the public-port server.

@@ -28,7 +28,8 @@ import (
 //	    unreadable string) the uid is empty and no cookie is set.
 //	GET /setuid?exchange=NAME&euid=ID[&gdpr=…]
 //	    records that exchange NAME (one of Deps.Exchanges' names) knows this
-//	    browser as ID; a 1×1 GIF, whatever happens.
+//	    browser as ID; a 1×1 GIF, whatever happens (with sync=1 it may
+//	    chain on to the next exchange's sync URL: syncpixel.go).
 //	POST /openrtb2/bid/NAME
 //	    a bid request from exchange NAME: as /openrtb2/bid, and user.id is
 //	    also resolved through the /setuid mappings of NAME.
@@ -213,12 +214,31 @@ func (s *Server) handleSync(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusFound)
 }
 
-// handleSetUID answers GET /setuid: a 1×1 GIF, whatever happens.
+// handleSetUID answers GET /setuid: a 1×1 GIF, whatever happens (but for
+// a chained sync, sync=1: see syncpixel.go).
 func (s *Server) handleSetUID(ctx *fasthttp.RequestCtx) {
-	defer writeGIF(ctx)
+	redirected := false
+	defer func() {
+		if !redirected {
+			writeGIF(ctx)
+		}
+	}()
 	args := ctx.QueryArgs()
 	name := args.Peek("exchange")
 	ex := s.exchangeLabel(name)
+	if ctx.IsGet() && s.wantsChain(args) {
+		// Continue the chain whatever happens to the mapping: the cookie,
+		// not this call, records what was synced.
+		// The uid is the one the browser sent, never one minted here.
+		defer func() {
+			if s.syncConsent(args) != "" {
+				chainCount(chainNoConsent)
+				return
+			}
+			uid, _ := cookieUID(ctx)
+			redirected = s.chainSync(ctx, uid, string(name))
+		}()
+	}
 	switch {
 	case !ctx.IsGet():
 		syncCount(ex, syncMethod)

@@ -51,6 +51,11 @@ type serveConfig struct {
 	SyncHosts     []string
 	SyncExchanges []string
 	CookieDays    int
+	// SyncPixels are the exchange sync URLs GET /px?sync=1 chains to
+	// ("name=URL,…", hosts on SyncHosts; default none), SyncInterval how
+	// long a browser is not re-synced with one (default 7 days).
+	SyncPixels   []bidder.SyncPixel
+	SyncInterval time.Duration
 
 	settings []setting // every flag's value and where it came from, for the start-up log
 }
@@ -71,6 +76,8 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	syncHosts := fs.String("sync-hosts", "", "hosts GET /sync may redirect to, comma-separated: exact host or *.suffix (default none: /sync refuses every redirect)")
 	syncExchanges := fs.String("sync-exchanges", "", "exchange names for GET /setuid and POST /openrtb2/bid/NAME, comma-separated (a-z, 0-9, _, -)")
 	fs.IntVar(&c.CookieDays, "cookie-days", 365, "lifetime of Chaser's uid cookie in days")
+	syncPixels := fs.String("sync-pixels", "", "exchange sync URLs GET /px?sync=1 chains to, name=URL comma-separated, URL with ${UID} and its host on --sync-hosts (default none)")
+	fs.DurationVar(&c.SyncInterval, "sync-interval", bidder.DefaultSyncInterval, "how long a browser is not re-synced with a --sync-pixels exchange")
 	vendor := fs.Uint("gdpr-vendor-id", 0, "Chaser's IAB Global Vendor List id, whose TCF consent requests under GDPR must carry (0: not registered, no bid under GDPR)")
 	// Environment first, so command-line flags override it.
 	var envErr error
@@ -110,6 +117,14 @@ func parseServeFlags(args []string) (serveConfig, error) {
 		if !audience.ValidExchangeName(n) {
 			return c, fmt.Errorf("--sync-exchanges: bad name %q (a-z, 0-9, _, -; at most 32)", n)
 		}
+	}
+	pixels, err := bidder.ParseSyncPixels(*syncPixels, c.SyncHosts)
+	if err != nil {
+		return c, fmt.Errorf("--sync-pixels: %w", err)
+	}
+	c.SyncPixels = pixels
+	if c.SyncInterval < time.Minute || c.SyncInterval > 400*24*time.Hour {
+		return c, fmt.Errorf("--sync-interval %s: want 1m to 400 days", c.SyncInterval)
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.BidAddr
@@ -220,7 +235,8 @@ func runServe(args []string) error {
 	}
 	logConfig(log, cfg, secretSetting("CHASER_SECRET", cfg.DataDir, "secret"), secretSetting("CHASER_ADMIN_TOKEN", cfg.DataDir, "admin_token"))
 	app, err := openApp(cfg.DataDir, []byte(secret), adminToken, cfg.PublicURL, log, time.Now, withGDPRVendor(cfg.GDPRVendorID),
-		withSync(cfg.SyncHosts, cfg.SyncExchanges, time.Duration(cfg.CookieDays)*24*time.Hour))
+		withSync(cfg.SyncHosts, cfg.SyncExchanges, time.Duration(cfg.CookieDays)*24*time.Hour),
+		withSyncPixels(cfg.SyncPixels, cfg.SyncInterval))
 	if err != nil {
 		return err
 	}
@@ -248,6 +264,8 @@ type appOptions struct {
 	syncHosts     []string
 	syncExchanges []string
 	cookieMaxAge  time.Duration
+	syncPixels    []bidder.SyncPixel
+	syncInterval  time.Duration
 	population    lookalike.PopulationOptions
 }
 
@@ -260,6 +278,11 @@ func withGDPRVendor(id uint16) appOption { return func(o *appOptions) { o.gdprVe
 // withSync sets the cookie sync allow-list, exchange names and cookie lifetime.
 func withSync(hosts, exchanges []string, cookieMaxAge time.Duration) appOption {
 	return func(o *appOptions) { o.syncHosts, o.syncExchanges, o.cookieMaxAge = hosts, exchanges, cookieMaxAge }
+}
+
+// withSyncPixels sets the sync pixels /px?sync=1 chains to and the re-sync interval.
+func withSyncPixels(p []bidder.SyncPixel, interval time.Duration) appOption {
+	return func(o *appOptions) { o.syncPixels, o.syncInterval = p, interval }
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
@@ -340,7 +363,8 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 	if a.exchIDs, err = audience.NewExchangeIDs(db, a.audiences.Pseudonymizer(), o.syncExchanges, 0, now); err != nil {
 		return fail(err)
 	}
-	a.public = bidder.New(bidder.Deps{SyncHosts: o.syncHosts, Exchanges: a.exchIDs, CookieMaxAge: o.cookieMaxAge, Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
+	a.public = bidder.New(bidder.Deps{SyncHosts: o.syncHosts, Exchanges: a.exchIDs, CookieMaxAge: o.cookieMaxAge,
+		SyncPixels: o.syncPixels, SyncInterval: o.syncInterval, Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
 		Pacer: a.pacer, Notices: signer, Clicks: creative.NewClickSigner(secret), Recommenders: a.recs, BaseURL: publicURL, Now: now, Logger: log,
 		GDPRVendorID: o.gdprVendorID, Ready: a.ready.Load, Population: a.population})
 	a.admin = admin.New(admin.Deps{DB: db, Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
@@ -486,6 +510,8 @@ func (a *app) ServeListeners(ctx context.Context, bl, al net.Listener) error {
 	go func() { a.pacer.Run(pctx); close(pdone) }() // pacing controller, reservations, reports
 	mdone := make(chan struct{})
 	go func() { a.maintain(pctx, time.Minute); close(mdone) }() // audience expiry, rebuilds
+	sdone := make(chan struct{})
+	go func() { a.exchIDs.RunSweeper(pctx, audience.DefaultExchangeIDSweepEvery, a.log); close(sdone) }() // expired cookie sync mappings
 	a.log.Info("chaser serving", "bid_addr", bl.Addr().String(), "admin_addr", al.Addr().String())
 	var serveErr error
 	select {
@@ -505,5 +531,6 @@ func (a *app) ServeListeners(ctx context.Context, bl, al net.Listener) error {
 	pstop()
 	<-pdone // flushed before the caller closes the store
 	<-mdone
+	<-sdone
 	return serveErr
 }
