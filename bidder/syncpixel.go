@@ -135,7 +135,7 @@ const (
 	chainRedirect  = "redirect"   // 302 to an exchange's sync URL
 	chainRecent    = "all_recent" // every exchange synced within the interval
 	chainNoConsent = "no_consent"
-	chainNoUID     = "no_uid" // no Chaser uid to send
+	chainNoUID     = "no_uid"     // no Chaser uid to send
 	chainNotSynced = "not_synced" // /setuid&sync=1 from an exchange the cookie does not record
 )
 
