@@ -452,3 +452,39 @@ func TestPixelChainBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkPixelChain is a /px?sync=1 hit from a browser with both cookies:
+// "redirect" chains to the second exchange, "all_recent" answers the GIF.
+func BenchmarkPixelChain(b *testing.B) {
+	for _, bc := range []struct{ name, synced string }{
+		{"redirect", "pbs:1700000000"},
+		{"all_recent", "pbs:1700000000.adx:1700000000"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := newFixture(b)
+			f.deps.SyncPixels, f.deps.SyncInterval = chainPixels, time.Hour
+			f.deps.Now = func() time.Time { return time.Unix(1_700_000_100, 0) }
+			f.srv = New(f.deps)
+			uri := "/px?adv=" + f.campaign.AdvertiserID + "&ev=page_view&sync=1"
+			cookie := CookieName + "=0123456789abcdef0123456789abcdef; " + SyncCookieName + "=" + bc.synced
+			want := 302
+			if bc.name == "all_recent" {
+				want = 200
+			}
+			var ctx fasthttp.RequestCtx
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ctx.Request.Reset()
+				ctx.Response.Reset()
+				ctx.Request.Header.SetMethod("GET")
+				ctx.Request.SetRequestURI(uri)
+				ctx.Request.Header.Set("Cookie", cookie)
+				f.srv.Handle(&ctx)
+				if ctx.Response.StatusCode() != want {
+					b.Fatal(ctx.Response.StatusCode())
+				}
+			}
+		})
+	}
+}
