@@ -94,6 +94,13 @@ type Config struct {
 	// Rounds is, for RunBaseline only, how many alternating baseline and
 	// target slices share Duration. Default 5.
 	Rounds int
+	// DropLate (open loop only) makes the generator behave like an
+	// exchange whose auction will not wait: a request whose connection is
+	// still busy TMax after it fell due is not sent at all and is counted
+	// in Report.Dropped, instead of being sent late and charged the wait.
+	// It keeps a run above the bidder's capacity from building an endless
+	// backlog. Default false (RunOverload sets it).
+	DropLate bool
 }
 
 // Competition is the log-normal distribution of the best competing bid in

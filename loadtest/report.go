@@ -26,6 +26,9 @@ type Report struct {
 	// Requests were sent; Answered got a 200 or 204.
 	Requests int64 `json:"requests"`
 	Answered int64 `json:"answered"`
+	// Dropped (open loop with Config.DropLate) fell due but were never
+	// sent: their connection was still busy TMax after the due time.
+	Dropped int64 `json:"dropped,omitempty"`
 	// Throughput is Answered per second of ElapsedS; SendRate is Requests
 	// per second.
 	Throughput float64 `json:"throughput_qps"`
@@ -40,13 +43,17 @@ type Report struct {
 	// part of Latency, so a slow bidder shows as latency (no coordinated
 	// omission). Much of it with a fast bidder means too few --connections.
 	QueueDelay *Latency `json:"queue_delay_ms,omitempty"`
+	// Answer (open loop) is the time from send to answer alone, without
+	// QueueDelay: the bidder's own part, which BidRequest.tmax bounds.
+	Answer *Latency `json:"answer_ms,omitempty"`
 	// TimerLag (open loop) is how late the generator sent requests whose
 	// connection was free (timer granularity, a busy machine); it is not
 	// part of Latency. Large values mean the machine could not keep the
 	// schedule, and the bidder saw a burstier load than asked for.
 	TimerLag *Latency `json:"timer_lag_ms,omitempty"`
 
-	NoBids       int64   `json:"no_bids"` // 204s and 200s without bids
+	NoBids       int64   `json:"no_bids"`    // 204s and 200s without bids
+	NoContent    int64   `json:"no_content"` // of NoBids, the 204s
 	BidResponses int64   `json:"bid_responses"`
 	Bids         int64   `json:"bids"`
 	BidRate      float64 `json:"bid_rate"` // BidResponses / Requests
@@ -201,6 +208,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		title, r.Target, pace, r.Connections, r.DurationS, r.TMaxMs, r.Auction)
 	fmt.Fprintf(&b, "  requests     %d sent, %d answered in %.2fs: throughput %.1f/s (sent %.1f/s)\n",
 		r.Requests, r.Answered, r.ElapsedS, r.Throughput, r.SendRate)
+	if r.Dropped > 0 {
+		fmt.Fprintf(&b, "               %d more fell due but were dropped unsent, their connection busy past tmax\n", r.Dropped)
+	}
 	l := r.Latency
 	fmt.Fprintf(&b, "  latency      p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (from %s, %d samples)\n",
 		fmtMs(l.P50), fmtMs(l.P90), fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max), l.From, l.Count)

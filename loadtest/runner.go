@@ -209,6 +209,11 @@ func (r *runner) worker(ctx context.Context, idx int) {
 		if ctx.Err() != nil {
 			return
 		}
+		if r.open && r.cfg.DropLate && time.Since(due) > r.cfg.TMax {
+			// An exchange's auction has closed by now: it would not send.
+			r.c.dropped.Add(1)
+			continue
+		}
 
 		t := &r.pool.templates[n%uint64(len(r.pool.templates))]
 		formatID(&id, r.nonce, n)
@@ -228,7 +233,7 @@ func (r *runner) worker(ctx context.Context, idx int) {
 		r.c.requests.Add(1)
 		err := r.client.DoTimeout(req, resp, r.cfg.TMax)
 		done := time.Now()
-		tm := timing{latency: done.Sub(sent)}
+		tm := timing{latency: done.Sub(sent), answer: done.Sub(sent)}
 		if r.open && busyUntil.After(due) {
 			// The request fell due while this connection was still waiting
 			// for the bidder's previous answer: that wait is the bidder's
@@ -496,12 +501,13 @@ func ratio(a, b int64) float64 {
 }
 
 func (r *runner) report(elapsed time.Duration, unsent int64) *Report {
-	total, queued, oversent := newHistogram(), newHistogram(), newHistogram()
+	total, queued, oversent, answer := newHistogram(), newHistogram(), newHistogram(), newHistogram()
 	for _, s := range r.shards {
 		s.mu.Lock()
 		total.Merge(s.total)
 		queued.Merge(s.queued)
 		oversent.Merge(s.oversent)
+		answer.Merge(s.answer)
 		s.mu.Unlock()
 	}
 	c := &r.c
@@ -511,12 +517,13 @@ func (r *runner) report(elapsed time.Duration, unsent int64) *Report {
 		ElapsedS: elapsed.Seconds(),
 		Requests: c.requests.Load(),
 		Answered: c.status200.Load() + c.status204.Load(),
+		Dropped:  c.dropped.Load(),
 	}
 	if r.open {
 		rep.QPS = r.cfg.QPS
 		rep.Latency = summarize(total, "send, plus queueing")
-		q, o := summarize(queued, "due time"), summarize(oversent, "due time")
-		rep.QueueDelay, rep.TimerLag = &q, &o
+		q, o, a := summarize(queued, "due time"), summarize(oversent, "due time"), summarize(answer, "send")
+		rep.QueueDelay, rep.TimerLag, rep.Answer = &q, &o, &a
 	} else {
 		rep.Latency = summarize(total, "send")
 	}
@@ -526,6 +533,7 @@ func (r *runner) report(elapsed time.Duration, unsent int64) *Report {
 	}
 	rep.BidResponses = c.bidResponses.Load()
 	rep.NoBids = rep.Answered - rep.BidResponses
+	rep.NoContent = c.status204.Load()
 	rep.Bids = c.bids.Load()
 	rep.BidRate = ratio(rep.BidResponses, rep.Requests)
 	rep.Wins = c.wins.Load()

@@ -34,15 +34,17 @@ type shard struct {
 	interval *hdrhistogram.Histogram // latency since the last progress line
 	queued   *hdrhistogram.Histogram // open loop: due request waiting for a free connection
 	oversent *hdrhistogram.Histogram // open loop: timer oversleep of the generator
+	answer   *hdrhistogram.Histogram // send to answer, never queueing: the bidder's own time
 }
 
 func newShard() *shard {
-	return &shard{total: newHistogram(), interval: newHistogram(), queued: newHistogram(), oversent: newHistogram()}
+	return &shard{total: newHistogram(), interval: newHistogram(), queued: newHistogram(), oversent: newHistogram(), answer: newHistogram()}
 }
 
 // timing is how one request went, in the terms of the histograms.
 type timing struct {
-	latency  time.Duration
+	latency  time.Duration // answer (send to answer) plus, in open loop, queued
+	answer   time.Duration
 	queued   time.Duration // open loop only
 	oversent time.Duration // open loop only
 }
@@ -52,6 +54,7 @@ func (s *shard) record(t timing, open bool) {
 	s.mu.Lock()
 	_ = s.total.RecordValue(v)
 	_ = s.interval.RecordValue(v)
+	_ = s.answer.RecordValue(micros(t.answer))
 	if open {
 		_ = s.queued.RecordValue(micros(t.queued))
 		_ = s.oversent.RecordValue(micros(t.oversent))
@@ -74,6 +77,7 @@ type counters struct {
 	badJSON      atomic.Int64
 	connErrors   atomic.Int64
 	timeouts     atomic.Int64
+	dropped      atomic.Int64 // open loop with DropLate: never sent, the deadline passed first
 }
 
 // snapshot is a copy of counters at one moment, for progress deltas.
