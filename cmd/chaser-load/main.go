@@ -5,6 +5,7 @@
 //	chaser-load --target http://127.0.0.1:8080 --qps 500 --duration 30s
 //	chaser-load --target http://127.0.0.1:8080 --baseline --duration 10s
 //	chaser-load --target http://127.0.0.1:8080 --check --budget cmp_1=5
+//	chaser-load --target http://127.0.0.1:8080 --overload --metrics-url http://127.0.0.1:8081/metrics --check
 //
 // Progress goes to stderr once a second, the report to stdout (as JSON with
 // --json). Exit status: 0 done, 1 a --check failed, 2 bad flags or the run
@@ -24,7 +25,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/chaser-dsp/chaser/loadtest"
 )
@@ -39,6 +42,8 @@ type options struct {
 	baseline   bool
 	cpuProfile string
 	noopServer string // serve the no-op baseline server (as the child of a --baseline run)
+	overload   bool
+	ov         loadtest.OverloadConfig
 }
 
 type budgetFlag map[string]float64
@@ -109,6 +114,19 @@ func parseFlags(args []string, stderr io.Writer) (loadtest.Config, options, erro
 	fs.BoolVar(&opt.baseline, "baseline", false, "first measure a no-op fasthttp handler (in a child process, on loopback) with the same settings, and report the target's throughput as a share of it")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "with --baseline: alternating baseline/target slices sharing --duration (evens out a machine whose load drifts)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	opt.ov = loadtest.DefaultOverloadConfig()
+	ov := &opt.ov
+	fs.BoolVar(&opt.overload, "overload", false, "step run: find (closed-loop probe) or take (--qps) the sustainable rate, then phases normal, overload, recovery, each reported with latency vs --tmax, 204s, drops, shed counts and the server's RSS; notices off")
+	fs.DurationVar(&ov.ProbeDuration, "probe", ov.ProbeDuration, "with --overload and no --qps: closed-loop probe that finds the sustainable rate")
+	fs.Float64Var(&ov.Factor, "overload-factor", ov.Factor, "with --overload: overload rate as a multiple of the sustainable rate")
+	fs.Float64Var(&ov.NormalFactor, "normal-factor", ov.NormalFactor, "with --overload: normal and recovery rate as a multiple of the sustainable rate")
+	phases := fs.String("phases", "", "with --overload: durations of the normal, overload and recovery phases, e.g. 5s,10s,5s (the default)")
+	fs.IntVar(&ov.OverloadConnections, "overload-connections", 0, "with --overload: connections in the overload phase (default --connections)")
+	fs.StringVar(&ov.MetricsURL, "metrics-url", "", "with --overload: the bidder's Prometheus endpoint, for process_resident_memory_bytes and chaser_bid_shed_total (Chaser: http://ADMIN/metrics)")
+	fs.IntVar(&ov.PID, "pid", 0, "with --overload: a local bidder process whose RSS is read from /proc/PID/status")
+	fs.Float64Var(&ov.MaxTimeoutShare, "max-timeout-share", ov.MaxTimeoutShare, "with --overload --check: share of a phase's requests allowed to get no answer within tmax")
+	fs.Float64Var(&ov.MaxRSSGrowth, "max-rss-growth", ov.MaxRSSGrowth, "with --overload --check: most a phase's peak RSS may be, as a multiple of the normal phase's")
+	fs.Float64Var(&ov.MinRecovery, "min-recovery", ov.MinRecovery, "with --overload --check: least recovery-phase bid rate, as a share of the normal phase's")
 	fs.StringVar(&opt.noopServer, "noop-server", "", "internal: serve the no-op baseline server on this address until stdin closes")
 	fs.StringVar(&opt.cpuProfile, "cpuprofile", "", "write a CPU profile of chaser-load itself to this file (is the generator the bottleneck?)")
 
@@ -131,6 +149,26 @@ func parseFlags(args []string, stderr io.Writer) (loadtest.Config, options, erro
 	cfg.Auction = loadtest.AuctionType(*auction)
 	if len(budgets) > 0 {
 		cfg.Budgets = budgets
+	}
+	if opt.overload {
+		if opt.baseline {
+			return cfg, opt, errors.New("--overload and --baseline do not go together")
+		}
+		if qpsSet {
+			opt.ov.BaseQPS = cfg.QPS
+		}
+		if *phases != "" {
+			if err := parsePhases(*phases, &opt.ov); err != nil {
+				return cfg, opt, err
+			}
+		}
+		if err := opt.ov.Validate(); err != nil {
+			return cfg, opt, err
+		}
+		cfg.Mode, cfg.Notices.Disabled = loadtest.ModeOpen, true
+		if cfg.QPS <= 0 {
+			cfg.QPS = 1 // each phase sets its own rate
+		}
 	}
 	if *ifaFile != "" {
 		f, err := os.Open(*ifaFile)
@@ -188,7 +226,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		WriteText(io.Writer) error
 		Failed() bool
 	}
-	if opt.baseline {
+	if opt.overload {
+		report, err = loadtest.RunOverload(ctx, cfg, opt.ov)
+	} else if opt.baseline {
 		// The no-op server runs as a child process, like the bidder it is
 		// compared with; in process only if this binary cannot be found.
 		var start loadtest.NoopStarter
@@ -218,4 +258,22 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// parsePhases reads --phases: three durations, comma-separated.
+func parsePhases(s string, ov *loadtest.OverloadConfig) error {
+	parts := strings.Split(s, ",")
+	if len(parts) != 3 {
+		return fmt.Errorf("--phases %q: want three durations (normal,overload,recovery)", s)
+	}
+	var d [3]time.Duration
+	for i, p := range parts {
+		v, err := time.ParseDuration(strings.TrimSpace(p))
+		if err != nil || v <= 0 {
+			return fmt.Errorf("--phases %q: %q is not a positive duration", s, p)
+		}
+		d[i] = v
+	}
+	ov.NormalDuration, ov.OverloadDuration, ov.RecoveryDuration = d[0], d[1], d[2]
+	return nil
 }

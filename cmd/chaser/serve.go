@@ -56,6 +56,10 @@ type serveConfig struct {
 	// long a browser is not re-synced with one (default 7 days).
 	SyncPixels   []bidder.SyncPixel
 	SyncInterval time.Duration
+	// MaxInFlight is the most bid requests handled at once; beyond it the
+	// bid endpoint answers a fast 204 (bidder/shed.go). Default
+	// bidder.DefaultMaxInFlight.
+	MaxInFlight int
 
 	settings []setting // every flag's value and where it came from, for the start-up log
 }
@@ -78,6 +82,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.IntVar(&c.CookieDays, "cookie-days", 365, "lifetime of Chaser's uid cookie in days")
 	syncPixels := fs.String("sync-pixels", "", "exchange sync URLs GET /px?sync=1 chains to, name=URL comma-separated, URL with ${UID} and its host on --sync-hosts (default none)")
 	fs.DurationVar(&c.SyncInterval, "sync-interval", bidder.DefaultSyncInterval, "how long a browser is not re-synced with a --sync-pixels exchange")
+	fs.IntVar(&c.MaxInFlight, "max-inflight", bidder.DefaultMaxInFlight, "most bid requests handled at once; beyond it a fast 204 (load shedding)")
 	vendor := fs.Uint("gdpr-vendor-id", 0, "Chaser's IAB Global Vendor List id, whose TCF consent requests under GDPR must carry (0: not registered, no bid under GDPR)")
 	// Environment first, so command-line flags override it.
 	var envErr error
@@ -109,6 +114,9 @@ func parseServeFlags(args []string) (serveConfig, error) {
 		return c, fmt.Errorf("--gdpr-vendor-id %d: at most 65535", *vendor)
 	}
 	c.GDPRVendorID = uint16(*vendor)
+	if c.MaxInFlight < 1 {
+		return c, fmt.Errorf("--max-inflight %d: want at least 1", c.MaxInFlight)
+	}
 	if c.CookieDays < 1 || c.CookieDays > 400 { // browsers cap cookies at 400 days
 		return c, fmt.Errorf("--cookie-days %d: want 1 to 400", c.CookieDays)
 	}
@@ -236,7 +244,7 @@ func runServe(args []string) error {
 	logConfig(log, cfg, secretSetting("CHASER_SECRET", cfg.DataDir, "secret"), secretSetting("CHASER_ADMIN_TOKEN", cfg.DataDir, "admin_token"))
 	app, err := openApp(cfg.DataDir, []byte(secret), adminToken, cfg.PublicURL, log, time.Now, withGDPRVendor(cfg.GDPRVendorID),
 		withSync(cfg.SyncHosts, cfg.SyncExchanges, time.Duration(cfg.CookieDays)*24*time.Hour),
-		withSyncPixels(cfg.SyncPixels, cfg.SyncInterval))
+		withSyncPixels(cfg.SyncPixels, cfg.SyncInterval), withMaxInFlight(cfg.MaxInFlight))
 	if err != nil {
 		return err
 	}
@@ -267,6 +275,7 @@ type appOptions struct {
 	syncPixels    []bidder.SyncPixel
 	syncInterval  time.Duration
 	population    lookalike.PopulationOptions
+	maxInFlight   int // 0: bidder.DefaultMaxInFlight
 }
 
 // appOption sets an appOptions field.
@@ -284,6 +293,9 @@ func withSync(hosts, exchanges []string, cookieMaxAge time.Duration) appOption {
 func withSyncPixels(p []bidder.SyncPixel, interval time.Duration) appOption {
 	return func(o *appOptions) { o.syncPixels, o.syncInterval = p, interval }
 }
+
+// withMaxInFlight sets the bid endpoint's in-flight limit (load shedding).
+func withMaxInFlight(n int) appOption { return func(o *appOptions) { o.maxInFlight = n } }
 
 // splitList splits a comma-separated flag value, dropping empty items.
 func splitList(s string) []string {
@@ -366,7 +378,7 @@ func openApp(dataDir string, secret []byte, adminToken, publicURL string, log *s
 	a.public = bidder.New(bidder.Deps{SyncHosts: o.syncHosts, Exchanges: a.exchIDs, CookieMaxAge: o.cookieMaxAge,
 		SyncPixels: o.syncPixels, SyncInterval: o.syncInterval, Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
 		Pacer: a.pacer, Notices: signer, Clicks: creative.NewClickSigner(secret), Recommenders: a.recs, BaseURL: publicURL, Now: now, Logger: log,
-		GDPRVendorID: o.gdprVendorID, Ready: a.ready.Load, Population: a.population})
+		GDPRVendorID: o.gdprVendorID, Ready: a.ready.Load, Population: a.population, MaxInFlight: o.maxInFlight})
 	a.admin = admin.New(admin.Deps{DB: db, Campaigns: a.campaigns, Audiences: a.audiences, Catalog: a.catalog,
 		Pacer: a.pacer, AdminToken: adminToken, Now: now, Logger: log,
 		Erasers: erasers(a, log), Ready: a.ready.Load, Lookalikes: a.lookalikes})
