@@ -216,6 +216,10 @@ func TestValidationErrors(t *testing.T) {
 		{"negative budget", "POST", "/v1/campaigns", "application/json", good(func(m map[string]any) { m["budget"] = map[string]any{"daily": -1} }), 400, "budget.daily"},
 		{"max below base", "POST", "/v1/campaigns", "application/json", good(func(m map[string]any) { m["bid"] = map[string]any{"base_cpm": 3, "max_cpm": 2} }), 400, "bid.max_cpm"},
 		{"bad size", "POST", "/v1/campaigns", "application/json", good(func(m map[string]any) { m["creative"] = map[string]any{"sizes": []any{"big"}} }), 400, "creative.sizes[0]"},
+		{"frequency cap over the limit", "POST", "/v1/campaigns", "application/json", good(func(m map[string]any) { m["frequency_cap"] = map[string]any{"impressions": 1000, "per": "24h"} }), 400, "frequency_cap.impressions"},
+		{"frequency cap period too short", "POST", "/v1/campaigns", "application/json", good(func(m map[string]any) { m["frequency_cap"] = map[string]any{"impressions": 3, "per": "30s"} }), 400, "frequency_cap.per"},
+		{"frequency cap period too long", "POST", "/v1/campaigns", "application/json", good(func(m map[string]any) { m["frequency_cap"] = map[string]any{"impressions": 3, "per": "400d"} }), 400, "frequency_cap.per"},
+		{"patch frequency cap over the limit", "PATCH", "/v1/campaigns/" + e.cmpA, "application/merge-patch+json", `{"frequency_cap":{"impressions":256,"per":"24h"}}`, 400, "frequency_cap.impressions"},
 		{"no audience", "POST", "/v1/campaigns", "application/json", good(func(m map[string]any) { m["targeting"] = map[string]any{} }), 400, "targeting.audiences"},
 		{"unknown advertiser", "POST", "/v1/campaigns", "application/json", good(func(m map[string]any) { m["advertiser_id"] = "adv_nope" }), 400, "advertiser_id"},
 		{"trailing data", "POST", "/v1/campaigns", "application/json", good(func(map[string]any) {}) + `{}`, 400, ""},
@@ -246,6 +250,10 @@ func TestValidationErrors(t *testing.T) {
 				t.Fatalf("field %q, want %q (%s)", ae.Field, tc.field, ae.Error)
 			}
 		})
+	}
+	if ae := apiErrOf(t, e.do("POST", "/v1/campaigns", opsAdminToken, "application/json",
+		good(func(m map[string]any) { m["frequency_cap"] = map[string]any{"impressions": 1000, "per": "24h"} }))); !strings.Contains(ae.Error, "255") {
+		t.Errorf("frequency cap over the limit: error %q does not name the limit 255", ae.Error)
 	}
 	var c struct{ End *string }
 	e.mustJSON(e.do("PATCH", "/v1/campaigns/"+e.cmpA, opsAdminToken, "application/merge-patch+json", `{"end":"2027-01-01T00:00:00Z","budget":{"total":500}}`), 200, &c)

@@ -69,6 +69,16 @@ type Bid struct {
 	MaxCPMMicros  int64
 }
 
+// Frequency cap bounds. MaxFrequencyImpressions is what pacing can count
+// exactly (pacing.MaxFrequencyCap: a user's last 255 impression times per
+// campaign are kept; campaign cannot import pacing, a test keeps the two
+// equal); a larger cap would be enforced as 255, so it is refused.
+const (
+	MaxFrequencyImpressions = 255
+	MinFrequencyPer         = time.Minute
+	MaxFrequencyPer         = 365 * 24 * time.Hour
+)
+
 // FrequencyCap limits impressions per user and period; zero means none.
 type FrequencyCap struct {
 	Impressions int
@@ -253,7 +263,7 @@ func parseDuration(s string) (time.Duration, error) {
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d < time.Minute || d > 365*24*time.Hour {
+	if err != nil || d < MinFrequencyPer || d > MaxFrequencyPer {
 		return 0, fmt.Errorf("%q: want e.g. 24h or 7d (1m to 365d)", s)
 	}
 	return d, nil
@@ -298,6 +308,10 @@ func (c *Campaign) Validate() error {
 		return &FieldError{"end", "must be after start"}
 	case c.FrequencyCap.Impressions < 0:
 		return &FieldError{"frequency_cap.impressions", "must not be negative"}
+	case c.FrequencyCap.Impressions > MaxFrequencyImpressions:
+		return &FieldError{"frequency_cap.impressions", fmt.Sprintf("at most %d impressions per user and period", MaxFrequencyImpressions)}
+	case c.FrequencyCap.Impressions > 0 && (c.FrequencyCap.Per < MinFrequencyPer || c.FrequencyCap.Per > MaxFrequencyPer):
+		return &FieldError{"frequency_cap.per", "must be 1m to 365d"}
 	case len(c.Targeting.Audiences) == 0:
 		return &FieldError{"targeting.audiences", "at least one audience is required (Chaser bids on known users only)"}
 	case len(c.Creative.Sizes) == 0 && !c.Creative.Native:

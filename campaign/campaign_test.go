@@ -66,6 +66,12 @@ func TestValidate(t *testing.T) {
 		{"targeting.audiences", func(c *Campaign) { c.Targeting.Audiences = nil }},
 		{"creative.sizes", func(c *Campaign) { c.Creative.Sizes = nil }},
 		{"timezone", func(c *Campaign) { c.Timezone = "Mars/Olympus" }},
+		{"frequency_cap.impressions", func(c *Campaign) { c.FrequencyCap.Impressions = -1 }},
+		{"frequency_cap.impressions", func(c *Campaign) { c.FrequencyCap = FrequencyCap{MaxFrequencyImpressions + 1, 24 * time.Hour} }},
+		{"frequency_cap.impressions", func(c *Campaign) { c.FrequencyCap = FrequencyCap{1000, 24 * time.Hour} }},
+		{"frequency_cap.per", func(c *Campaign) { c.FrequencyCap = FrequencyCap{3, 0} }},
+		{"frequency_cap.per", func(c *Campaign) { c.FrequencyCap = FrequencyCap{3, 59 * time.Second} }},
+		{"frequency_cap.per", func(c *Campaign) { c.FrequencyCap = FrequencyCap{3, MaxFrequencyPer + time.Hour} }},
 	}
 	for _, tc := range cases {
 		c := base()
@@ -73,6 +79,13 @@ func TestValidate(t *testing.T) {
 		var fe *FieldError
 		if err := c.Validate(); !errors.As(err, &fe) || fe.Field != tc.field {
 			t.Errorf("%s: got %v", tc.field, err)
+		}
+	}
+	for _, ok := range []FrequencyCap{{}, {1, time.Minute}, {MaxFrequencyImpressions, 24 * time.Hour}, {3, MaxFrequencyPer}} {
+		c := base()
+		c.FrequencyCap = ok
+		if err := c.Validate(); err != nil {
+			t.Errorf("frequency cap %+v refused: %v", ok, err)
 		}
 	}
 	for _, bad := range []string{`{"budget":{"daily":-1}}`, `{"creative":{"sizes":["300by250"]}}`, `{"frequency_cap":{"impressions":1,"per":"forever"}}`} {
