@@ -53,6 +53,25 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("mode %s qps %v", cfg.Mode, cfg.QPS)
 			}
 		}},
+		{"overload probes without qps", []string{"--overload", "--metrics-url", "http://127.0.0.1:18081/metrics"}, func(t *testing.T, cfg loadtest.Config, opt options) {
+			o := opt.ov
+			if !opt.overload || o.BaseQPS != 0 || o.Factor != 2.5 || o.NormalFactor != 0.5 || o.MetricsURL != "http://127.0.0.1:18081/metrics" {
+				t.Errorf("opt %+v", opt)
+			}
+			if !cfg.Notices.Disabled || cfg.Mode != loadtest.ModeOpen {
+				t.Errorf("notices %+v mode %s: want notices off", cfg.Notices, cfg.Mode)
+			}
+		}},
+		{"overload takes qps as the base", []string{"--overload", "--qps", "4000", "--overload-factor", "3", "--phases", "2s,6s,3s",
+			"--overload-connections", "256", "--pid", "42", "--max-rss-growth", "2", "--min-recovery", "0.9", "--max-timeout-share", "0.001"},
+			func(t *testing.T, _ loadtest.Config, opt options) {
+				o := opt.ov
+				if o.BaseQPS != 4000 || o.Factor != 3 || o.NormalDuration != 2*time.Second || o.OverloadDuration != 6*time.Second ||
+					o.RecoveryDuration != 3*time.Second || o.OverloadConnections != 256 || o.PID != 42 || o.MaxRSSGrowth != 2 ||
+					o.MinRecovery != 0.9 || o.MaxTimeoutShare != 0.001 {
+					t.Errorf("overload %+v", o)
+				}
+			}},
 		{"everything", []string{"--target", "http://127.0.0.1:18080", "--qps", "500", "--duration", "10s", "--check",
 			"--budget", "cmp_1=5", "--budget", "cmp_2=7.5", "--auction", "second", "--json", "--quiet",
 			"--known-prefix", "u-", "--known-count", "10", "--unknown-share", "0.5", "--dup-win-share", "0"},
@@ -81,6 +100,8 @@ func TestParseFlags(t *testing.T) {
 	for _, bad := range [][]string{
 		{"--auction", "vickrey"}, {"--mode", "open", "--qps", "0"}, {"--budget", "nope"},
 		{"--gzip-share", "2"}, {"--target", "localhost:8080"}, {"stray"},
+		{"--overload", "--baseline"}, {"--overload", "--phases", "1s,2s"}, {"--overload", "--phases", "1s,x,2s"},
+		{"--overload", "--overload-factor", "0.4"}, {"--overload", "--max-rss-growth", "0.5"},
 	} {
 		if _, _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)
