@@ -5,7 +5,7 @@ DATA    ?= ./data
 FUZZTIME ?= 30s
 SHARED  ?= ../shared/data
 
-.PHONY: build run test test-race lint fmt bench fuzz loadtest eval-recommender clean
+.PHONY: build run test test-race lint fmt bench fuzz loadtest overload eval-recommender clean
 
 build:
 	$(GO) build -o $(BIN)/chaser ./cmd/chaser
@@ -45,6 +45,15 @@ eval-recommender: build
 
 loadtest: build
 	bash scripts/loadtest-demo.sh
+
+# Overload (RELIABILITY.md, BENCHMARKS.md "Overload"): the demo server with an in-flight limit of
+# OVERLOAD_INFLIGHT, then chaser-load's checked step run: a 3 s closed-loop probe finds the
+# sustainable rate, then 0.5× for 5 s, 2.5× for 10 s on 256 connections, 0.5× for 5 s (< 60 s).
+OVERLOAD_INFLIGHT ?= 32
+OVERLOAD_FLAGS ?=
+overload: build
+	QPS= DURATION= CHASER_MAX_INFLIGHT=$(OVERLOAD_INFLIGHT) ADMIN_ADDR=127.0.0.1:18081 bash scripts/loadtest-demo.sh \
+	  --overload --overload-connections 256 --metrics-url http://127.0.0.1:18081/metrics $(OVERLOAD_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -121,9 +121,18 @@ type Phase struct {
 	// BidRate is bid responses over answers (not over requests, so that
 	// drops do not lower it).
 	BidRate float64 `json:"bid_rate"`
+	// WouldBidRate also counts, with the bid responses, the answers the
+	// bidder says it would have bid on but for a spent budget
+	// (chaser_nobid_total{reason="budget"}): a run this heavy spends the
+	// demo campaign's budget whatever the bidder's health. It equals
+	// BidRate without MetricsURL.
+	WouldBidRate float64 `json:"would_bid_rate"`
 	// Shed is the bidder's chaser_bid_shed_total increase during the
 	// phase, by reason; nil without MetricsURL.
 	Shed map[string]int64 `json:"shed,omitempty"`
+	// NoBid is the bidder's chaser_nobid_total increase during the phase,
+	// by reason; nil without MetricsURL.
+	NoBid map[string]int64 `json:"nobid,omitempty"`
 	// Memory is the bidder's resident memory; nil when not sampled.
 	Memory *Memory `json:"rss,omitempty"`
 }
@@ -237,11 +246,13 @@ func RunOverload(ctx context.Context, cfg Config, o OverloadConfig) (*OverloadRe
 		peak, n := stop()
 		after := mon.sample(ctx)
 		rep.Target = pr.Target
-		ph := Phase{Name: p.name, Factor: p.factor, Report: pr, Shed: shedDelta(before, after)}
+		ph := Phase{Name: p.name, Factor: p.factor, Report: pr, Shed: shedDelta(before, after),
+			NoBid: counterDelta(before.nobid, after.nobid)}
 		ph.NoContentShare = ratio(pr.NoContent, pr.Answered)
 		ph.TimeoutShare = ratio(pr.Errors.Timeout+pr.Errors.Connection, pr.Requests)
 		ph.DropShare = ratio(pr.Dropped, pr.Requests+pr.Dropped)
 		ph.BidRate = ratio(pr.BidResponses, pr.Answered)
+		ph.WouldBidRate = ratio(pr.BidResponses+max(ph.NoBid["budget"], 0), pr.Answered)
 		if before.rss > 0 || after.rss > 0 || peak > 0 {
 			ph.Memory = &Memory{Start: before.rss, End: after.rss, Peak: max(before.rss, after.rss, peak), Samples: n}
 		}
@@ -322,9 +333,9 @@ func (r *OverloadReport) evaluate(o *OverloadConfig) {
 			}
 		}
 	}
-	if normal != nil && recovery != nil && recovery.BidRate < o.MinRecovery*normal.BidRate {
-		fail("recovery: bid rate %.1f%% of answers, under %.0f%% of the normal phase's %.1f%%",
-			recovery.BidRate*100, o.MinRecovery*100, normal.BidRate*100)
+	if normal != nil && recovery != nil && recovery.WouldBidRate < o.MinRecovery*normal.WouldBidRate {
+		fail("recovery: bid rate %.1f%% of answers (budget no-bids counted as bids), under %.0f%% of the normal phase's %.1f%%",
+			recovery.WouldBidRate*100, o.MinRecovery*100, normal.WouldBidRate*100)
 	}
 	if len(r.Phases) < 3 {
 		fail("the run ended after %d of 3 phases", len(r.Phases))
@@ -343,8 +354,8 @@ func (r *OverloadReport) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  probe      %d answered in %.2fs (%.0f/s), p99 %s, shed %s\n",
 			p.Answered, p.ElapsedS, p.Throughput, fmtMs(p.Latency.P99), fmtShed(r.ProbeShed))
 	}
-	fmt.Fprintf(&b, "  %-9s %5s %5s %8s %8s %10s %7s %8s %6s %8s %9s %9s %9s  %-22s %s\n",
-		"phase", "×", "conns", "target/s", "sent/s", "answered/s", "dropped", "timeouts", "204s", "bid rate",
+	fmt.Fprintf(&b, "  %-9s %5s %5s %8s %8s %10s %7s %8s %6s %13s %9s %9s %9s  %-22s %s\n",
+		"phase", "×", "conns", "target/s", "sent/s", "answered/s", "dropped", "timeouts", "204s", "bid rate (*)",
 		"p99", "p99.9", "max", "shed (overload/late)", "RSS start→peak→end")
 	for _, p := range r.Phases {
 		pr := p.Report
@@ -356,12 +367,13 @@ func (r *OverloadReport) WriteText(w io.Writer) error {
 		if m := p.Memory; m != nil {
 			rss = fmt.Sprintf("%.0f→%.0f→%.0f MiB", float64(m.Start)/(1<<20), float64(m.Peak)/(1<<20), float64(m.End)/(1<<20))
 		}
-		fmt.Fprintf(&b, "  %-9s %5.2g %5d %8.0f %8.0f %10.0f %6.1f%% %7.2f%% %5.1f%% %7.1f%% %9s %9s %9s  %-22s %s\n",
+		fmt.Fprintf(&b, "  %-9s %5.2g %5d %8.0f %8.0f %10.0f %6.1f%% %7.2f%% %5.1f%% %5.1f%% %5.1f%%* %9s %9s %9s  %-22s %s\n",
 			p.Name, p.Factor, pr.Connections, pr.QPS, pr.SendRate, pr.Throughput, p.DropShare*100, p.TimeoutShare*100,
-			p.NoContentShare*100, p.BidRate*100, fmtMs(a.P99), fmtMs(a.P999), fmtMs(a.Max), fmtShed(p.Shed), rss)
+			p.NoContentShare*100, p.BidRate*100, p.WouldBidRate*100, fmtMs(a.P99), fmtMs(a.P999), fmtMs(a.Max), fmtShed(p.Shed), rss)
 	}
 	fmt.Fprintf(&b, "  (latency: send to answer, the bidder's part, against tmax %dms; dropped: fell due while every connection\n"+
-		"   was busy past tmax, an exchange would not send them; 204s and bid rate are shares of answers)\n", r.TMaxMs)
+		"   was busy past tmax, an exchange would not send them; 204s and bid rate are shares of answers;\n"+
+		"   * also counting no-bids for a spent budget, which the recovery check compares)\n", r.TMaxMs)
 	for _, p := range r.Phases {
 		if q := p.Report.QueueDelay; q != nil && q.P99 > 0 {
 			fmt.Fprintf(&b, "  %-9s waited for a free connection: p99 %s, max %s; generator timer lag p99 %s\n",
@@ -389,19 +401,25 @@ func fmtShed(m map[string]int64) string {
 	return fmt.Sprintf("%d/%d", m["overload"], m["late"])
 }
 
-// metricsSample is one reading of the bidder's memory and shed counters.
+// metricsSample is one reading of the bidder's memory and counters.
 type metricsSample struct {
-	rss  int64            // bytes; 0 when unknown
-	shed map[string]int64 // chaser_bid_shed_total by reason; nil when unknown
+	rss   int64            // bytes; 0 when unknown
+	shed  map[string]int64 // chaser_bid_shed_total by reason; nil when unknown
+	nobid map[string]int64 // chaser_nobid_total by reason; nil when unknown
 }
 
 func shedDelta(before, after metricsSample) map[string]int64 {
-	if before.shed == nil || after.shed == nil {
+	return counterDelta(before.shed, after.shed)
+}
+
+// counterDelta is after − before by label; nil when either is unknown.
+func counterDelta(before, after map[string]int64) map[string]int64 {
+	if before == nil || after == nil {
 		return nil
 	}
-	d := make(map[string]int64, len(after.shed))
-	for k, v := range after.shed {
-		d[k] = v - before.shed[k]
+	d := make(map[string]int64, len(after))
+	for k, v := range after {
+		d[k] = v - before[k]
 	}
 	return d
 }
@@ -503,9 +521,9 @@ func (m *monitor) watch(ctx context.Context) (stop func() (peak int64, samples i
 }
 
 // parseMetrics reads process_resident_memory_bytes and the
-// chaser_bid_shed_total counters from a Prometheus text exposition. A
-// missing memory line leaves the RSS zero; no shed line leaves the counters
-// nil.
+// chaser_bid_shed_total and chaser_nobid_total counters (by reason) from a
+// Prometheus text exposition. A missing memory line leaves the RSS zero; a
+// missing counter leaves its map nil.
 func parseMetrics(body []byte) metricsSample {
 	var s metricsSample
 	sc := bufio.NewScanner(bytes.NewReader(body))
@@ -521,13 +539,21 @@ func parseMetrics(body []byte) metricsSample {
 			if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
 				s.rss = int64(v)
 			}
-		case strings.HasPrefix(name, `chaser_bid_shed_total{reason="`) && strings.HasSuffix(name, `"}`):
-			reason := strings.TrimSuffix(strings.TrimPrefix(name, `chaser_bid_shed_total{reason="`), `"}`)
-			if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
-				if s.shed == nil {
-					s.shed = map[string]int64{}
+		default:
+			for _, c := range []struct {
+				prefix string
+				dst    *map[string]int64
+			}{{`chaser_bid_shed_total{reason="`, &s.shed}, {`chaser_nobid_total{reason="`, &s.nobid}} {
+				reason, ok := strings.CutPrefix(name, c.prefix)
+				if !ok || !strings.HasSuffix(reason, `"}`) {
+					continue
 				}
-				s.shed[reason] = int64(v)
+				if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+					if *c.dst == nil {
+						*c.dst = map[string]int64{}
+					}
+					(*c.dst)[strings.TrimSuffix(reason, `"}`)] = int64(v)
+				}
 			}
 		}
 	}

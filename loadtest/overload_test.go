@@ -67,7 +67,7 @@ func (m *fakeMetrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		m.rss.Store(min(m.rss.Load()*2, 1<<50))
 	}
 	fmt.Fprintf(w, "# HELP x\nchaser_bid_requests_total{outcome=\"nobid\"} 12\n"+
-		"chaser_bid_shed_total{reason=\"late\"} %d\nchaser_bid_shed_total{reason=\"overload\"} %d\n"+
+		"chaser_bid_shed_total{reason=\"late\"} %d\nchaser_bid_shed_total{reason=\"overload\"} %d\nchaser_nobid_total{reason=\"budget\"} 0\n"+
 		"process_resident_memory_bytes %d\nprocess_resident_memory_peak_bytes 999999999\n",
 		m.shedLate.Load(), m.shedOverload.Load(), m.rss.Load())
 }
@@ -120,6 +120,9 @@ func TestRunOverloadStructure(t *testing.T) {
 		}
 		if p.Memory == nil || p.Memory.Peak != 100<<20 || p.Shed == nil {
 			t.Errorf("%s: memory %+v, shed %v; want 100 MiB read from the metrics page", p.Name, p.Memory, p.Shed)
+		}
+		if p.NoBid == nil || p.WouldBidRate != p.BidRate {
+			t.Errorf("%s: no-bids %v, would-bid rate %v, bid rate %v; want equal rates with no budget no-bids", p.Name, p.NoBid, p.WouldBidRate, p.BidRate)
 		}
 		if p.NoContentShare <= 0 || p.BidRate <= 0 {
 			t.Errorf("%s: 204 share %v, bid rate %v; the fake answers both", p.Name, p.NoContentShare, p.BidRate)
@@ -187,7 +190,7 @@ func TestRunOverloadProbe(t *testing.T) {
 
 func TestOverloadEvaluate(t *testing.T) {
 	phase := func(name string, mutate func(*Phase)) Phase {
-		p := Phase{Name: name, Report: &Report{Requests: 1000, Answered: 1000, BidResponses: 200}, BidRate: 0.2,
+		p := Phase{Name: name, Report: &Report{Requests: 1000, Answered: 1000, BidResponses: 200}, BidRate: 0.2, WouldBidRate: 0.2,
 			Memory: &Memory{Start: 50 << 20, Peak: 60 << 20, End: 55 << 20}}
 		if mutate != nil {
 			mutate(&p)
@@ -210,7 +213,8 @@ func TestOverloadEvaluate(t *testing.T) {
 		{"nothing answered", []Phase{phase("normal", nil), phase("overload", func(p *Phase) { p.Report.Answered = 0 }), phase("recovery", nil)}, "overload: no request was answered"},
 		{"memory", []Phase{phase("normal", nil), phase("overload", func(p *Phase) { p.Memory.Peak = 181 << 20 }), phase("recovery", nil)}, "overload: resident memory peaked at 181.0 MiB"},
 		{"memory at the limit", []Phase{phase("normal", nil), phase("overload", func(p *Phase) { p.Memory.Peak = 180 << 20 }), phase("recovery", nil)}, ""},
-		{"no bids after", []Phase{phase("normal", nil), phase("overload", nil), phase("recovery", func(p *Phase) { p.BidRate = 0.1 })}, "recovery: bid rate 10.0%"},
+		{"no bids after", []Phase{phase("normal", nil), phase("overload", nil), phase("recovery", func(p *Phase) { p.BidRate, p.WouldBidRate = 0.1, 0.1 })}, "recovery: bid rate 10.0%"},
+		{"budget spent", []Phase{phase("normal", nil), phase("overload", nil), phase("recovery", func(p *Phase) { p.BidRate = 0 })}, ""},
 		{"still dropping", []Phase{phase("normal", nil), phase("overload", nil), phase("recovery", func(p *Phase) { p.DropShare, p.Report.Dropped = 0.3, 429 })}, "the bidder had not recovered"},
 		{"base too high", []Phase{phase("normal", func(p *Phase) { p.DropShare, p.Report.Dropped = 0.3, 429 }), phase("overload", nil), phase("recovery", nil)}, "the base rate is not sustainable"},
 		{"cut short", []Phase{phase("normal", nil)}, "after 1 of 3 phases"},
@@ -237,8 +241,9 @@ func TestOverloadEvaluate(t *testing.T) {
 func TestParseMetrics(t *testing.T) {
 	s := parseMetrics([]byte("# HELP process_resident_memory_bytes x\nprocess_resident_memory_bytes 1.2345e+07\n" +
 		"process_resident_memory_peak_bytes 5\nchaser_bid_shed_total{reason=\"overload\"} 7\nchaser_bid_shed_total{reason=\"late\"} 2\n" +
-		"chaser_bid_shed_total_other 9\ngarbage\n"))
-	if s.rss != 12345000 || s.shed["overload"] != 7 || s.shed["late"] != 2 || len(s.shed) != 2 {
+		"chaser_bid_shed_total_other 9\ngarbage\nchaser_nobid_total{reason=\"budget\"} 11\nchaser_nobid_total{reason=\"overload\"} 7\n"))
+	if s.rss != 12345000 || s.shed["overload"] != 7 || s.shed["late"] != 2 || len(s.shed) != 2 ||
+		s.nobid["budget"] != 11 || len(s.nobid) != 2 {
 		t.Fatalf("parsed %+v", s)
 	}
 	if s := parseMetrics([]byte("nothing here 1\n")); s.rss != 0 || s.shed != nil {

@@ -15,8 +15,8 @@ cd "$(dirname "$0")/.."
 
 BID_ADDR=${BID_ADDR:-127.0.0.1:18080}
 ADMIN_ADDR=${ADMIN_ADDR:-127.0.0.1:18081}
-QPS=${QPS:-500}
-DURATION=${DURATION:-10s}
+QPS=${QPS-500}           # set empty to pass no --qps (e.g. --overload probes for the rate)
+DURATION=${DURATION-10s} # set empty to pass no --duration
 STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-60} # seconds
 
 log() { echo "loadtest-demo: $*" >&2; }
@@ -93,7 +93,7 @@ done
 log "chaser is healthy"
 
 status=0
-bin/chaser-load --target "http://$BID_ADDR" --qps "$QPS" --duration "$DURATION" --check "$@" || status=$?
+bin/chaser-load --target "http://$BID_ADDR" ${QPS:+--qps "$QPS"} ${DURATION:+--duration "$DURATION"} --check "$@" || status=$?
 if [ "$status" -ne 0 ]; then
 	log "chaser-load exited with $status; last lines of the server log:"
 	tail -n 20 "$SERVER_LOG" >&2
