@@ -123,16 +123,19 @@ func (s *Server) handleBid(ctx *fasthttp.RequestCtx) {
 }
 
 func isJSONType(ct []byte) bool {
-	ct = bytes.ToLower(bytes.TrimSpace(ct))
 	if i := bytes.IndexByte(ct, ';'); i >= 0 {
-		ct = bytes.TrimSpace(ct[:i])
+		ct = ct[:i]
 	}
-	switch string(ct) {
-	case "application/json", "text/json", "text/plain", "application/x-openrtb":
-		return true
+	ct = bytes.TrimSpace(ct)
+	for _, t := range jsonTypes {
+		if bytes.EqualFold(ct, t) {
+			return true
+		}
 	}
 	return false
 }
+
+var jsonTypes = [][]byte{[]byte("application/json"), []byte("text/json"), []byte("text/plain"), []byte("application/x-openrtb")}
 
 // validate checks what OpenRTB requires of a request we can answer.
 func validate(req *openrtb2.BidRequest) (reason, msg string) {
@@ -170,26 +173,28 @@ func (s *Server) userIDs(req *openrtb2.BidRequest, dst []audience.Pseudonym) []a
 	pz := s.d.Audiences.Pseudonymizer()
 	if u := req.User; u != nil {
 		if u.BuyerUID != "" {
-			if k, v, err := audience.Normalize(audience.IDUID, u.BuyerUID, ""); err == nil {
-				dst = append(dst, pz.Of(k, v))
+			if p, err := pz.Raw(audience.IDUID, u.BuyerUID, ""); err == nil {
+				dst = append(dst, p)
 			}
 		}
 		n := 0
+		var buf [audience.MaxIDLen]byte
 		for _, e := range u.EIDs {
 			for _, id := range e.UIDs {
 				if n >= MaxEIDs {
 					break
 				}
 				n++
-				if k, v, err := audience.Normalize(audience.IDEID, e.Source+":"+id.ID, ""); err == nil {
-					dst = append(dst, pz.Of(k, v))
+				b := append(append(append(buf[:0], e.Source...), ':'), id.ID...)
+				if p, _, err := pz.RawKind(audience.IDEID, b, ""); err == nil {
+					dst = append(dst, p)
 				}
 			}
 		}
 	}
 	if d := req.Device; d != nil && d.IFA != "" && (d.Lmt == nil || *d.Lmt == 0) {
-		if k, v, err := audience.Normalize(audience.IDMAID, d.IFA, ""); err == nil {
-			dst = append(dst, pz.Of(k, v))
+		if p, err := pz.Raw(audience.IDMAID, d.IFA, ""); err == nil {
+			dst = append(dst, p)
 		}
 	}
 	return dst
@@ -470,9 +475,34 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 	now := s.d.Now()
 	tok := pacing.Token{Campaign: c.ID, AuctionID: req.ID, ImpID: imp.ID, BidMicros: price, Unix: now.Unix(), User: cd.user,
 		FirstPrice: req.AT == 1}
-	enc := string(s.d.Notices.Append(nil, &tok))
+	// Every string of the bid is written into one scratch buffer and
+	// becomes one allocation: ids, notice URLs (one signed token, four
+	// times) and the banner markup.
+	sc := arenaPool.Get().(*[]byte)
+	defer putArena(sc)
 	base := s.d.BaseURL
-	impURL := base + "/notice/imp?t=" + enc
+	a := append((*sc)[:0], base...)
+	a = append(a, "/notice/imp?t="...)
+	t0 := len(a)
+	a = s.d.Notices.Append(a, &tok)
+	t1 := len(a)
+	impURL := string(a)
+	a = a[:0]
+	mark := func() int { return len(a) }
+	a = append(append(append(a, req.ID...), '-'), imp.ID...)
+	idEnd := mark()
+	a = creative.AppendCRID(a, size.W, size.H, native, products)
+	cridEnd := mark()
+	tokStr := impURL[t0:t1]
+	a = append(append(append(a, base...), "/notice/win?t="...), tokStr...)
+	a = append(a, "&p=${AUCTION_PRICE}&m=${AUCTION_MIN_TO_WIN}"...)
+	nurlEnd := mark()
+	a = append(append(append(a, base...), "/notice/bill?t="...), tokStr...)
+	a = append(a, "&p=${AUCTION_PRICE}"...)
+	burlEnd := mark()
+	a = append(append(append(a, base...), "/notice/loss?t="...), tokStr...)
+	a = append(a, "&r=${AUCTION_LOSS}&m=${AUCTION_MIN_TO_WIN}"...)
+	lurlEnd := mark()
 	adv := csnap.Advertisers[c.AdvertiserID]
 	var adm string
 	mtype := openrtb2.MarkupBanner
@@ -489,31 +519,49 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 		}
 		mtype = openrtb2.MarkupNative
 	} else {
-		adm = string(s.d.Clicks.AppendBannerHTML(nil, &creative.Banner{
+		a = s.d.Clicks.AppendBannerHTML(a, &creative.Banner{
 			W: size.W, H: size.H, Products: products, Offer: offer, Secure: secure,
 			BaseURL: base, Advertiser: c.AdvertiserID, Campaign: c.ID, ImpURL: impURL,
-		}))
+		})
+	}
+	all := string(a)
+	*sc = a
+	if !native {
+		adm = all[lurlEnd:]
 	}
 	var adomain []string
 	if adv != nil && adv.Domain != "" {
 		adomain = []string{adv.Domain}
 	}
 	return openrtb2.Bid{
-		ID:      req.ID + "-" + imp.ID,
+		ID:      all[:idEnd],
 		ImpID:   imp.ID,
 		Price:   float64(price) / 1e6,
 		AdM:     adm,
 		ADomain: adomain,
 		CID:     c.ID,
-		CrID:    string(creative.AppendCRID(nil, size.W, size.H, native, products)),
+		CrID:    all[idEnd:cridEnd],
 		W:       size.W,
 		H:       size.H,
 		MType:   mtype,
-		Cat:     []string{"IAB22"},
-		NURL:    base + "/notice/win?t=" + enc + "&p=${AUCTION_PRICE}&m=${AUCTION_MIN_TO_WIN}",
-		BURL:    base + "/notice/bill?t=" + enc + "&p=${AUCTION_PRICE}",
-		LURL:    base + "/notice/loss?t=" + enc + "&r=${AUCTION_LOSS}&m=${AUCTION_MIN_TO_WIN}",
+		Cat:     shoppingCat,
+		NURL:    all[cridEnd:nurlEnd],
+		BURL:    all[nurlEnd:burlEnd],
+		LURL:    all[burlEnd:lurlEnd],
 	}, true
+}
+
+// shoppingCat is every bid's cat: read only, shared by all responses.
+var shoppingCat = []string{"IAB22"}
+
+// arenaPool holds the scratch buffers buildBid writes a bid's strings into.
+var arenaPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+func putArena(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		*b = (*b)[:0]
+		arenaPool.Put(b)
+	}
 }
 
 func historyOf(p *audience.Profile) []creative.HistoryItem {

@@ -30,8 +30,9 @@ func decodeRequest(body []byte, req *openrtb2.BidRequest) (err error) {
 }
 
 // appendResponse appends the JSON of resp to dst, byte for byte what
-// encoding/json.Marshal writes for the fields the bidder sets (TestAppendResponse
-// compares them), without reflection. Fields the bidder never sets are
+// encoding/json writes for the fields the bidder sets with HTML escaping off
+// (Encoder.SetEscapeHTML(false): an adm is HTML, and \u003c for every "<"
+// only makes it longer; TestAppendResponse compares them), without reflection. Fields the bidder never sets are
 // written only when set, like omitempty; Ext fields must be valid JSON.
 func appendResponse(dst []byte, resp *openrtb2.BidResponse) []byte {
 	dst = append(dst, `{"id":`...)
@@ -208,16 +209,16 @@ func appendFloat(dst []byte, f float64) []byte {
 const hexDigits = "0123456789abcdef"
 
 // safeASCII marks the ASCII bytes encoding/json writes as they are (with
-// its default HTML escaping: <, > and & are escaped).
+// HTML escaping off).
 var safeASCII = func() (t [utf8.RuneSelf]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+		t[c] = c != '"' && c != '\\'
 	}
 	return
 }()
 
-// appendJSONString appends s quoted as encoding/json.Marshal quotes it:
-// HTML-escaped, invalid UTF-8 replaced by U+FFFD, U+2028/U+2029 escaped.
+// appendJSONString appends s quoted as encoding/json quotes it with HTML
+// escaping off: invalid UTF-8 replaced by U+FFFD, U+2028/U+2029 escaped.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0

@@ -1,6 +1,7 @@
 package bidder
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,7 +14,8 @@ import (
 )
 
 // TestAppendResponse: the append-style encoder writes what encoding/json
-// writes, byte for byte, including hostile strings and unusual prices.
+// writes (HTML escaping off), byte for byte, including hostile strings and
+// unusual prices.
 func TestAppendResponse(t *testing.T) {
 	nbr := openrtb3.NoBidReason(2)
 	cases := []openrtb2.BidResponse{
@@ -29,10 +31,13 @@ func TestAppendResponse(t *testing.T) {
 		{ID: "p", SeatBid: []openrtb2.SeatBid{{Bid: []openrtb2.Bid{{ID: "x", ImpID: "y", Price: 123456.789}, {Price: 2.5}}}}},
 	}
 	for i := range cases {
-		want, err := json.Marshal(&cases[i])
-		if err != nil {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(&cases[i]); err != nil {
 			t.Fatal(err)
 		}
+		want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 		if got := appendResponse(nil, &cases[i]); string(got) != string(want) {
 			t.Errorf("case %d:\n got %s\nwant %s", i, got, want)
 		}

@@ -81,7 +81,7 @@ func (s *ClickSigner) NativeADM(n *Native) (string, bool) {
 			out = &nresp.Asset{ID: &id, Title: &nresp.Title{Text: truncate(p.Title, a.Title.Len)}}
 		case a.Img != nil:
 			if p.ImageURL != "" && (a.Img.Type == 0 || a.Img.Type == native1.ImageAssetTypeMain) {
-				img := &nresp.Image{URL: assetURL(p.ImageURL, n.Secure)}
+				img := &nresp.Image{URL: string(appendAssetURL(nil, p.ImageURL, n.Secure))}
 				if a.Img.W > 0 || a.Img.WMin > 0 {
 					img.W, img.H = max(a.Img.W, a.Img.WMin), max(a.Img.H, a.Img.HMin)
 				}

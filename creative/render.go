@@ -4,10 +4,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"html"
+	"hash"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ProductsForSize is how many products a banner of the given size shows.
@@ -27,41 +28,77 @@ func ProductsForSize(w, h int64) int {
 // campaign and product; the redirect target is the product's landing URL
 // looked up in the catalogue, never a URL taken from the request, so /click
 // cannot be an open redirect.
+//
+// Keyed HMAC states are pooled (a Reset instead of hmac.New's key schedules
+// and allocations on every signed URL of the bid path).
 type ClickSigner struct {
-	key []byte
+	key  []byte
+	macs sync.Pool
 }
 
 // NewClickSigner returns a signer keyed by secret.
 func NewClickSigner(secret []byte) *ClickSigner {
-	return &ClickSigner{key: append([]byte("chaser-click\x00"), secret...)}
+	s := &ClickSigner{key: append([]byte("chaser-click\x00"), secret...)}
+	s.macs.New = func() any { return &keyedMAC{h: hmac.New(sha256.New, s.key), buf: make([]byte, 0, 256)} }
+	return s
 }
 
-func (s *ClickSigner) mac(adv, cmp, product string) string {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(adv))
-	m.Write([]byte{0})
-	m.Write([]byte(cmp))
-	m.Write([]byte{0})
-	m.Write([]byte(product))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+// keyedMAC is a pooled HMAC state with scratch space: the message is
+// gathered in buf and written at once (a stack buffer passed to the
+// interface's Write would escape to the heap).
+type keyedMAC struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// appendMAC appends the URL-safe signature of (adv, cmp, product) to dst.
+func (s *ClickSigner) appendMAC(dst []byte, adv, cmp, product string) []byte {
+	m := s.macs.Get().(*keyedMAC)
+	b := append(m.buf[:0], adv...)
+	b = append(b, 0)
+	b = append(b, cmp...)
+	b = append(b, 0)
+	b = append(b, product...)
+	m.h.Reset()
+	m.h.Write(b)
+	b = m.h.Sum(b[:0])
+	dst = base64.RawURLEncoding.AppendEncode(dst, b[:16])
+	if cap(b) <= 4<<10 {
+		m.buf = b
+		s.macs.Put(m)
+	}
+	return dst
 }
 
 // AppendClickURL appends base + "/click?..." for the product.
 func (s *ClickSigner) AppendClickURL(dst []byte, base, adv, cmp, product string) []byte {
 	dst = append(dst, base...)
 	dst = append(dst, "/click?a="...)
-	dst = append(dst, url.QueryEscape(adv)...)
+	dst = appendQueryEscape(dst, adv)
 	dst = append(dst, "&c="...)
-	dst = append(dst, url.QueryEscape(cmp)...)
+	dst = appendQueryEscape(dst, cmp)
 	dst = append(dst, "&p="...)
-	dst = append(dst, url.QueryEscape(product)...)
+	dst = appendQueryEscape(dst, product)
 	dst = append(dst, "&s="...)
-	return append(dst, s.mac(adv, cmp, product)...)
+	return s.appendMAC(dst, adv, cmp, product)
+}
+
+// appendQueryEscape appends url.QueryEscape(v) without allocating when v
+// needs no escaping (ids usually do not).
+func appendQueryEscape(dst []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
+			return append(dst, url.QueryEscape(v)...)
+		}
+	}
+	return append(dst, v...)
 }
 
 // Verify checks a click URL's signature.
 func (s *ClickSigner) Verify(adv, cmp, product, sig string) bool {
-	return hmac.Equal([]byte(sig), []byte(s.mac(adv, cmp, product)))
+	var buf [32]byte
+	return hmac.Equal([]byte(sig), s.appendMAC(buf[:0], adv, cmp, product))
 }
 
 // Banner is what a banner creative shows.
@@ -105,25 +142,62 @@ func assetURL(u string, secure bool) string {
 	return u
 }
 
-func appendEsc(dst []byte, s string) []byte {
-	return append(dst, html.EscapeString(s)...)
+// appendEsc appends s escaped exactly as html.EscapeString escapes it
+// (<, >, &, ' and "), without allocating.
+func appendEsc[S ~string | ~[]byte](dst []byte, s S) []byte {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		var rep string
+		switch s[i] {
+		case '<':
+			rep = "&lt;"
+		case '>':
+			rep = "&gt;"
+		case '&':
+			rep = "&amp;"
+		case '\'':
+			rep = "&#39;"
+		case '"':
+			rep = "&#34;"
+		default:
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		dst = append(dst, rep...)
+		start = i + 1
+	}
+	return append(dst, s[start:]...)
+}
+
+// appendAssetURL appends u, upgraded to https when the imp is secure.
+func appendAssetURL(dst []byte, u string, secure bool) []byte {
+	if secure && strings.HasPrefix(u, "http://") {
+		dst = append(dst, "https://"...)
+		u = u[len("http://"):]
+	}
+	return append(dst, u...)
 }
 
 // FormatPrice renders micros in a currency for display ("12.50 USD").
 func FormatPrice(micros int64, currency string) string {
-	cents := (micros + 5000) / 10000
-	s := strconv.FormatInt(cents/100, 10) + "." + pad2(cents%100)
-	if currency != "" {
-		s += " " + currency
-	}
-	return s
+	return string(AppendPrice(nil, micros, currency))
 }
 
-func pad2(n int64) string {
-	if n < 10 {
-		return "0" + strconv.FormatInt(n, 10)
+// AppendPrice appends what FormatPrice returns.
+func AppendPrice(dst []byte, micros int64, currency string) []byte {
+	cents := (micros + 5000) / 10000
+	dst = strconv.AppendInt(dst, cents/100, 10)
+	dst = append(dst, '.')
+	if c := cents % 100; c < 10 {
+		dst = append(dst, '0', byte('0'+c))
+	} else {
+		dst = strconv.AppendInt(dst, c, 10)
 	}
-	return strconv.FormatInt(n, 10)
+	if currency != "" {
+		dst = append(dst, ' ')
+		dst = append(dst, currency...)
+	}
+	return dst
 }
 
 // AppendBannerHTML appends the banner's HTML markup. Every value from a feed
@@ -147,23 +221,22 @@ func (s *ClickSigner) AppendBannerHTML(dst []byte, b *Banner) []byte {
 		dst = appendEsc(dst, b.Offer)
 		dst = append(dst, `</div>`...)
 	}
+	var buf [512]byte // scratch for the unescaped click URL and price
 	for _, p := range b.Products {
 		dst = append(dst, `<a class="chaser-item" target="_blank" rel="noopener" style="flex:1;text-decoration:none;color:inherit" href="`...)
-		var click []byte
-		click = s.AppendClickURL(click, b.BaseURL, b.Advertiser, b.Campaign, p.ID)
-		dst = appendEsc(dst, string(click))
+		dst = appendEsc(dst, s.AppendClickURL(buf[:0], b.BaseURL, b.Advertiser, b.Campaign, p.ID))
 		dst = append(dst, `">`...)
 		if p.ImageURL != "" {
 			dst = append(dst, `<img alt="" style="max-width:100%;max-height:`...)
 			dst = strconv.AppendInt(dst, imgMax(b, n, horizontal), 10)
 			dst = append(dst, `px" src="`...)
-			dst = appendEsc(dst, assetURL(p.ImageURL, b.Secure))
+			dst = appendEsc(dst, appendAssetURL(buf[:0], p.ImageURL, b.Secure))
 			dst = append(dst, `">`...)
 		}
 		dst = append(dst, `<div class="chaser-title">`...)
 		dst = appendEsc(dst, p.Title)
 		dst = append(dst, `</div><div class="chaser-price">`...)
-		dst = appendEsc(dst, FormatPrice(p.PriceMicros, p.Currency))
+		dst = appendEsc(dst, AppendPrice(buf[:0], p.PriceMicros, p.Currency))
 		dst = append(dst, `</div></a>`...)
 	}
 	if b.ImpURL != "" {
