@@ -17,7 +17,7 @@ import (
 // path"); raise one only with a reason.
 func TestBidAllocs(t *testing.T) {
 	f := newFixture(t)
-	max := map[string]float64{"site_known": 95, "site_unknown": 38, "app_ifa": 88, "multi_imp": 130}
+	max := map[string]float64{"typical_2k_known": 58, "typical_2k_unknown": 50, "site_known": 35, "site_unknown": 26, "app_ifa": 33, "multi_imp": 35}
 	for _, sh := range benchShapes {
 		body := benchBody(t, sh.file, sh.buyer)
 		var ctx fasthttp.RequestCtx

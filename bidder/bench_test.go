@@ -13,8 +13,12 @@ import (
 
 // benchShapes are request shapes of the realistic mix: a known user on a
 // site banner, an unknown user (most traffic), an app request with an ifa,
-// and a multi-imp request.
+// a multi-imp request, and the "typical 2 KB request" of DESIGN.md (a full
+// OpenRTB 2.6 site request as prebid-fed exchanges send it: sua, eids,
+// schain, gpid, bcat/badv) for a known and an unknown user.
 var benchShapes = []struct{ name, file, buyer string }{
+	{"typical_2k_known", "typical_2k.json", ""},
+	{"typical_2k_unknown", "typical_2k.json", "someone-we-never-saw"},
 	{"site_known", "site_banner.json", ""},
 	{"site_unknown", "site_banner.json", "someone-we-never-saw"},
 	{"app_ifa", "app_ifa.json", ""},

@@ -98,7 +98,7 @@ func (s *Server) handleBid(ctx *fasthttp.RequestCtx) {
 	st := getBidState()
 	defer st.release()
 	req := &st.req
-	if err := decodeRequest(body, req); err != nil {
+	if err := decodeRequest(body, st); err != nil {
 		badRequest(ctx, "bad_json", "malformed bid request JSON")
 		return
 	}

@@ -130,6 +130,7 @@ func TestRequestFixtures(t *testing.T) {
 		imps   []string // imp ids that get a bid
 	}{
 		{"site_banner.json", 200, []string{"1"}},
+		{"typical_2k.json", 200, []string{"1"}}, // a full 2.6 request as exchanges send them (sua, eids, schain, gpid)
 		{"app_ifa.json", 200, []string{"a1"}},
 		{"multi_imp_format.json", 200, []string{"m1"}}, // m2's floor is above max CPM, m3's size is not ours
 		{"eids.json", 200, []string{"1"}},

@@ -60,6 +60,13 @@ func TestDecodeMatchesStdlib(t *testing.T) {
 		[]byte(`{"id":"x","regs":{"ext":{"gdpr":1,}}}`),
 		[]byte(`[]`),
 		[]byte(`null`),
+		// a type error in a field the bidder never reads: encoding/json
+		// refuses it into openrtb2.BidRequest, the bidder reads the rest
+		[]byte(`{"id":"x","imp":[{"id":"1"}],"device":{"ua":5,"ifa":"a"}}`),
+		// syntax errors in skipped values are still errors
+		[]byte(`{"id":"x","imp":[{"id":"1"}],"source":{"schain":{"nodes":[}}}`),
+		[]byte(`{"id":"x","imp":[{"id":"1"}],"ext":{"a":tru}}`),
+		[]byte(`{"id":"x","imp":[{"id":"1","banner":{"format":[]}}],"user":{"eids":[{"uids":[]}]}}`),
 	}
 	for _, p := range files {
 		b, err := os.ReadFile(p)
@@ -73,20 +80,100 @@ func TestDecodeMatchesStdlib(t *testing.T) {
 	}
 }
 
-func checkDecodeMatches(t *testing.T, body []byte) {
+// checkDecodeMatches: decodeRequest accepts a body exactly when
+// encoding/json accepts it into the wire types, always when encoding/json
+// accepts it into openrtb2.BidRequest, and then reads the same values as
+// encoding/json does into either.
+func checkDecodeMatches(t testing.TB, body []byte) {
 	t.Helper()
-	var want, got openrtb2.BidRequest
-	werr := json.Unmarshal(body, &want)
-	gerr := decodeRequest(body, &got)
+	st := newBidState()
+	gerr := decodeRequest(body, st)
+	var stdWire wireRequest
+	werr := json.Unmarshal(body, &stdWire)
 	if (werr == nil) != (gerr == nil) {
-		t.Fatalf("%q: encoding/json error %v, decodeRequest error %v", body, werr, gerr)
+		t.Fatalf("%q: encoding/json (wire types) error %v, decodeRequest error %v", body, werr, gerr)
 	}
-	if werr == nil && !reflect.DeepEqual(want, got) {
-		t.Fatalf("%q: decoded differently:\nstd %+v\ngot %+v", body, want, got)
+	if werr == nil {
+		std := newBidState()
+		stdWire.copyInto(std)
+		if !reflect.DeepEqual(std.req, st.req) {
+			t.Fatalf("%q: decoded differently:\nstd %+v\ngot %+v", body, std.req, st.req)
+		}
+	}
+	var full openrtb2.BidRequest
+	if err := json.Unmarshal(body, &full); err == nil {
+		if gerr != nil {
+			t.Fatalf("%q: encoding/json accepts it, decodeRequest says %v", body, gerr)
+		}
+		if want, got := readView(&full), readView(&st.req); !reflect.DeepEqual(want, got) {
+			t.Fatalf("%q: read fields differ from encoding/json's:\nstd %+v\ngot %+v", body, want, got)
+		}
 	}
 }
 
-// FuzzCodec: decodeRequest accepts exactly what encoding/json accepts.
+// readView is what the bidder reads of a request (the fields of wire.go),
+// taken from an openrtb2.BidRequest.
+func readView(r *openrtb2.BidRequest) wireRequest {
+	w := wireRequest{ID: r.ID, AT: r.AT, TMax: r.TMax, BCat: r.BCat, BAdv: r.BAdv}
+	if r.Imp != nil {
+		w.Imp = []wireImp{}
+	}
+	for _, imp := range r.Imp {
+		wi := wireImp{ID: imp.ID, BidFloor: imp.BidFloor, BidFloorCur: imp.BidFloorCur, Secure: imp.Secure}
+		if b := imp.Banner; b != nil {
+			wi.Banner = &wireBanner{W: b.W, H: b.H}
+			if b.Format != nil {
+				wi.Banner.Format = []wireFormat{}
+			}
+			for _, f := range b.Format {
+				wi.Banner.Format = append(wi.Banner.Format, wireFormat{W: f.W, H: f.H})
+			}
+		}
+		if n := imp.Native; n != nil {
+			wi.Native = &wireNative{Request: n.Request}
+		}
+		w.Imp = append(w.Imp, wi)
+	}
+	if s := r.Site; s != nil {
+		w.Site = &wireSite{Domain: s.Domain, Cat: s.Cat, Page: s.Page}
+	}
+	if a := r.App; a != nil {
+		w.App = &wireApp{Bundle: a.Bundle, Cat: a.Cat}
+	}
+	geo := func(g *openrtb2.Geo) *wireGeo {
+		if g == nil {
+			return nil
+		}
+		return &wireGeo{Country: g.Country, Region: g.Region, UTCOffset: g.UTCOffset}
+	}
+	if d := r.Device; d != nil {
+		w.Device = &wireDevice{Geo: geo(d.Geo), Lmt: d.Lmt, DeviceType: d.DeviceType, OS: d.OS, IFA: d.IFA}
+	}
+	if u := r.User; u != nil {
+		w.User = &wireUser{ID: u.ID, BuyerUID: u.BuyerUID, Geo: geo(u.Geo), Consent: u.Consent, Ext: u.Ext}
+		if u.EIDs != nil {
+			w.User.EIDs = []wireEID{}
+		}
+		for _, e := range u.EIDs {
+			we := wireEID{Source: e.Source}
+			if e.UIDs != nil {
+				we.UIDs = []wireUID{}
+			}
+			for _, id := range e.UIDs {
+				we.UIDs = append(we.UIDs, wireUID{ID: id.ID})
+			}
+			w.User.EIDs = append(w.User.EIDs, we)
+		}
+	}
+	if g := r.Regs; g != nil {
+		w.Regs = &wireRegs{COPPA: g.COPPA, GDPR: g.GDPR, USPrivacy: g.USPrivacy, GPP: g.GPP, GPPSID: g.GPPSID, Ext: g.Ext}
+	}
+	return w
+}
+
+// FuzzCodec: decodeRequest accepts exactly what encoding/json accepts into
+// the wire types, whatever encoding/json accepts into openrtb2.BidRequest,
+// and reads the same values.
 func FuzzCodec(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "requests", "*.json"))
 	for _, p := range files {
@@ -95,14 +182,8 @@ func FuzzCodec(f *testing.F) {
 	}
 	f.Add([]byte(`{"id":"x","imp":[{"id":"1","bidfloor":"2"}]}`))
 	f.Add([]byte(`{"id":"x","user":{"ext":{"consent":"a"}},"regs":{"gdpr":300}}`))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		var want, got openrtb2.BidRequest
-		werr := json.Unmarshal(body, &want)
-		gerr := decodeRequest(body, &got)
-		if (werr == nil) != (gerr == nil) {
-			t.Fatalf("%q: encoding/json error %v, decodeRequest error %v", body, werr, gerr)
-		}
-	})
+	f.Add([]byte(`{"id":"x","device":{"ua":5},"imp":[{"id":"1","banner":{"format":[]}}],"user":{"eids":[{"uids":[]}]}}`))
+	f.Fuzz(func(t *testing.T, body []byte) { checkDecodeMatches(t, body) })
 }
 
 // TestShedOverload: beyond MaxInFlight the bid endpoint answers a fast 204
