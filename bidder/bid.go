@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -26,13 +27,49 @@ var (
 )
 
 // bidBad counts a malformed bid request by reason.
-func bidBad(reason string) *metrics.Counter {
-	return metrics.GetOrCreateCounter(`chaser_bid_bad_requests_total{reason="` + reason + `"}`)
-}
+func bidBad(reason string) *metrics.Counter { return badCounters.get(reason) }
 
 // noBid counts a no-bid by reason.
-func noBid(reason string) *metrics.Counter {
-	return metrics.GetOrCreateCounter(`chaser_nobid_total{reason="` + reason + `"}`)
+func noBid(reason string) *metrics.Counter { return noBidCounters.get(reason) }
+
+var (
+	badCounters   = counterSet{name: "chaser_bid_bad_requests_total"}
+	noBidCounters = counterSet{name: "chaser_nobid_total"}
+)
+
+// counterSet is a metric family by reason, read without locks or
+// allocation on the bid path: a copy-on-write map swapped when a reason is
+// first seen (reasons are a small fixed set).
+type counterSet struct {
+	name string
+	m    atomic.Pointer[map[string]*metrics.Counter]
+	mu   sync.Mutex
+}
+
+func (cs *counterSet) get(reason string) *metrics.Counter {
+	if m := cs.m.Load(); m != nil {
+		if c, ok := (*m)[reason]; ok {
+			return c
+		}
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	old := cs.m.Load()
+	if old != nil {
+		if c, ok := (*old)[reason]; ok {
+			return c
+		}
+	}
+	next := make(map[string]*metrics.Counter, 16)
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	c := metrics.GetOrCreateCounter(cs.name + `{reason="` + reason + `"}`)
+	next[reason] = c
+	cs.m.Store(&next)
+	return c
 }
 
 // No-bid reasons (metric label values).
