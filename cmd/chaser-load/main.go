@@ -6,10 +6,18 @@
 //	chaser-load --target http://127.0.0.1:8080 --baseline --duration 10s
 //	chaser-load --target http://127.0.0.1:8080 --check --budget cmp_1=5
 //	chaser-load --target http://127.0.0.1:8080 --overload --metrics-url http://127.0.0.1:8081/metrics --check
+//	CHASER_ADMIN_TOKEN=… chaser-load --prepare --admin http://127.0.0.1:8081
+//
+// --prepare sends no bid requests: it sets up the realistic mix on a running
+// `chaser serve --demo` through the admin API (50 list audiences of 1 M uids
+// with the known users spread across them, 20 running campaigns of adv_demo
+// with budgets no run exhausts; see loadtest.PrepareConfig) and exits. A
+// second --prepare on a prepared server finds everything by name and does
+// nothing.
 //
 // Progress goes to stderr once a second, the report to stdout (as JSON with
-// --json). Exit status: 0 done, 1 a --check failed, 2 bad flags or the run
-// could not start.
+// --json). Exit status: 0 done, 1 a --check failed, 2 bad flags, the run
+// could not start or --prepare failed.
 //
 // The flags only fill a loadtest.Config; everything else is in package
 // loadtest.
@@ -44,6 +52,8 @@ type options struct {
 	noopServer string // serve the no-op baseline server (as the child of a --baseline run)
 	overload   bool
 	ov         loadtest.OverloadConfig
+	prepare    bool
+	prep       loadtest.PrepareConfig
 }
 
 type budgetFlag map[string]float64
@@ -127,6 +137,18 @@ func parseFlags(args []string, stderr io.Writer) (loadtest.Config, options, erro
 	fs.Float64Var(&ov.MaxTimeoutShare, "max-timeout-share", ov.MaxTimeoutShare, "with --overload --check: share of a phase's requests allowed to get no answer within tmax")
 	fs.Float64Var(&ov.MaxRSSGrowth, "max-rss-growth", ov.MaxRSSGrowth, "with --overload --check: most a phase's peak RSS may be, as a multiple of the normal phase's")
 	fs.Float64Var(&ov.MinRecovery, "min-recovery", ov.MinRecovery, "with --overload --check: least recovery-phase bid rate, as a share of the normal phase's")
+	opt.prep = loadtest.DefaultPrepareConfig()
+	pc := &opt.prep
+	fs.BoolVar(&opt.prepare, "prepare", false, "send no traffic: set up the realistic mix (--prep-* audiences and campaigns) through the admin API of a `chaser serve --demo`, then exit")
+	fs.StringVar(&pc.Admin, "admin", pc.Admin, "with --prepare: the admin API base URL")
+	fs.StringVar(&pc.Token, "admin-token", "", "with --prepare: the admin key (default $CHASER_ADMIN_TOKEN)")
+	fs.StringVar(&pc.Advertiser, "prep-advertiser", pc.Advertiser, "with --prepare: the advertiser (with a product feed) owning audiences and campaigns")
+	fs.IntVar(&pc.Audiences, "prep-audiences", pc.Audiences, "with --prepare: list audiences lt-aud-NN")
+	fs.IntVar(&pc.Members, "prep-members", pc.Members, "with --prepare: uids in each audience (the known users among them)")
+	fs.IntVar(&pc.Campaigns, "prep-campaigns", pc.Campaigns, "with --prepare: running campaigns lt-cmp-NN, each targeting 2 or 3 audiences")
+	fs.IntVar(&pc.KnownPerUser, "prep-known-audiences", pc.KnownPerUser, "with --prepare: audiences each known user (--known-prefix, --known-count) is in")
+	fs.IntVar(&pc.Parallel, "prep-parallel", pc.Parallel, "with --prepare: uploads at once")
+	fs.BoolVar(&pc.Gzip, "prep-gzip", pc.Gzip, "with --prepare: send member lists gzip-compressed")
 	fs.StringVar(&opt.noopServer, "noop-server", "", "internal: serve the no-op baseline server on this address until stdin closes")
 	fs.StringVar(&opt.cpuProfile, "cpuprofile", "", "write a CPU profile of chaser-load itself to this file (is the generator the bottleneck?)")
 
@@ -184,6 +206,16 @@ func parseFlags(args []string, stderr io.Writer) (loadtest.Config, options, erro
 	if !*quiet {
 		cfg.Progress = stderr
 	}
+	if opt.prepare {
+		pc.KnownPrefix, pc.KnownCount, pc.Progress = t.KnownPrefix, t.KnownCount, cfg.Progress
+		if pc.Token == "" {
+			pc.Token = os.Getenv("CHASER_ADMIN_TOKEN")
+		}
+		if opt.overload || opt.baseline {
+			return cfg, opt, errors.New("--prepare sends no traffic: run --overload or --baseline in a second invocation")
+		}
+		return cfg, opt, pc.Validate()
+	}
 	if opt.noopServer != "" {
 		return cfg, opt, nil
 	}
@@ -203,6 +235,25 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 	if opt.noopServer != "" {
 		if err := loadtest.ServeNoop(ctx, opt.noopServer, stdout, stdin); err != nil {
+			fmt.Fprintln(stderr, "chaser-load:", err)
+			return 2
+		}
+		return 0
+	}
+	if opt.prepare {
+		rep, err := loadtest.Prepare(ctx, opt.prep)
+		if err != nil {
+			fmt.Fprintln(stderr, "chaser-load: prepare:", err)
+			return 2
+		}
+		if opt.json {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			err = enc.Encode(rep)
+		} else {
+			err = rep.WriteText(stdout)
+		}
+		if err != nil {
 			fmt.Fprintln(stderr, "chaser-load:", err)
 			return 2
 		}

@@ -109,6 +109,35 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
+func TestParsePrepareFlags(t *testing.T) {
+	t.Setenv("CHASER_ADMIN_TOKEN", "")
+	if _, _, err := parseFlags([]string{"--prepare"}, io.Discard); err == nil || !strings.Contains(err.Error(), "admin token") {
+		t.Errorf("--prepare without a token: %v", err)
+	}
+	t.Setenv("CHASER_ADMIN_TOKEN", "env-token")
+	_, opt, err := parseFlags([]string{"--prepare", "--admin", "http://127.0.0.1:9081", "--prep-audiences", "3", "--prep-members", "2000",
+		"--prep-campaigns", "4", "--prep-parallel", "1", "--prep-gzip", "--known-prefix", "u-", "--known-count", "10"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := opt.prep
+	if !opt.prepare || p.Token != "env-token" || p.Admin != "http://127.0.0.1:9081" || p.Audiences != 3 || p.Members != 2000 ||
+		p.Campaigns != 4 || p.Parallel != 1 || !p.Gzip || p.KnownPrefix != "u-" || p.KnownCount != 10 || p.Advertiser != "adv_demo" {
+		t.Errorf("prepare %+v", p)
+	}
+	if _, opt, err = parseFlags([]string{"--prepare", "--admin-token", "flag-token"}, io.Discard); err != nil || opt.prep.Token != "flag-token" {
+		t.Errorf("--admin-token over the environment: %q, %v", opt.prep.Token, err)
+	}
+	for _, bad := range [][]string{
+		{"--prepare", "--overload"}, {"--prepare", "--prep-audiences", "0"}, {"--prepare", "--admin", "nowhere"},
+		{"--prepare", "--prep-members", "5"},
+	} {
+		if _, _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q) accepted", bad)
+		}
+	}
+}
+
 func TestRunEndToEnd(t *testing.T) {
 	noop, err := loadtest.StartNoop("127.0.0.1:0")
 	if err != nil {
