@@ -5,7 +5,7 @@ DATA    ?= ./data
 FUZZTIME ?= 30s
 SHARED  ?= ../shared/data
 
-.PHONY: build run test test-race lint fmt bench fuzz loadtest overload eval-recommender clean
+.PHONY: build run test test-race lint fmt bench fuzz loadtest loadtest-full overload eval-recommender clean
 
 build:
 	$(GO) build -o $(BIN)/chaser ./cmd/chaser
@@ -45,6 +45,16 @@ eval-recommender: build
 
 loadtest: build
 	bash scripts/loadtest-demo.sh
+
+# The bid path under the realistic mix (BENCHMARKS.md "Realistic mix setup"): the demo server on a
+# fresh data dir, `chaser-load --prepare $(PREP_FLAGS)` (50 list audiences of 1 M uids, 20 campaigns
+# with budgets no run exhausts), then the checked load run with $(LOAD_FLAGS), e.g.
+#   make loadtest-full LOAD_FLAGS="--baseline --qps 0 --duration 20s --no-notices"
+#   make loadtest-full PREP_FLAGS="--prep-members 100000" LOAD_FLAGS="--qps 0 --duration 20s"
+PREP_FLAGS ?=
+LOAD_FLAGS ?=
+loadtest-full: build
+	PREPARE=1 PREP_FLAGS="$(PREP_FLAGS)" bash scripts/loadtest-demo.sh $(LOAD_FLAGS)
 
 # Overload (RELIABILITY.md, BENCHMARKS.md "Overload"): the demo server with an in-flight limit of
 # OVERLOAD_INFLIGHT, then chaser-load's checked step run: a 3 s closed-loop probe finds the

@@ -6,9 +6,12 @@
 #   bash scripts/loadtest-demo.sh                  # 500 qps for 10 s, --check
 #   QPS=2000 DURATION=30s bash scripts/loadtest-demo.sh --json
 #   bash scripts/loadtest-demo.sh --baseline --qps 0   # extra flags go to chaser-load
+#   PREPARE=1 bash scripts/loadtest-demo.sh --qps 0 --no-notices
+#       # first `chaser-load --prepare` (the realistic mix: 50 audiences of 1 M
+#       # uids, 20 campaigns; PREP_FLAGS="--prep-members 100000" to shrink it)
 #
-# Exit status: chaser-load's (0 passed, 1 check failed, 2 bad flags), or 3 when
-# the server could not be built or started.
+# Exit status: chaser-load's (0 passed, 1 check failed, 2 bad flags or the
+# prepare step failed), or 3 when the server could not be built or started.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -18,6 +21,8 @@ ADMIN_ADDR=${ADMIN_ADDR:-127.0.0.1:18081}
 QPS=${QPS-500}           # set empty to pass no --qps (e.g. --overload probes for the rate)
 DURATION=${DURATION-10s} # set empty to pass no --duration
 STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-60} # seconds
+PREPARE=${PREPARE:-}     # non-empty: run `chaser-load --prepare $PREP_FLAGS` before the load run
+PREP_FLAGS=${PREP_FLAGS:-}
 
 log() { echo "loadtest-demo: $*" >&2; }
 
@@ -71,6 +76,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The admin key for the prepare step: the caller's, or a fresh one.
+if [ -n "$PREPARE" ]; then
+	if [ -z "${CHASER_ADMIN_TOKEN:-}" ]; then
+		CHASER_ADMIN_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+	fi
+	export CHASER_ADMIN_TOKEN
+fi
+
 log "starting chaser serve --demo (data dir $DATA_DIR, bid $BID_ADDR, admin $ADMIN_ADDR)"
 bin/chaser serve --demo --data-dir "$DATA_DIR" --bid-addr "$BID_ADDR" --admin-addr "$ADMIN_ADDR" >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
@@ -91,6 +104,20 @@ until [ "$(http_status "$BID_ADDR" /healthz)" = 200 ]; do
 	sleep 0.2
 done
 log "chaser is healthy"
+
+if [ -n "$PREPARE" ]; then
+	log "preparing the realistic mix: chaser-load --prepare $PREP_FLAGS"
+	# Its report goes to stderr: stdout is the load run's (--json).
+	# shellcheck disable=SC2086 # PREP_FLAGS is a list of flags
+	if ! bin/chaser-load --prepare --admin "http://$ADMIN_ADDR" $PREP_FLAGS >&2; then
+		log "prepare failed; last lines of the server log:"
+		tail -n 20 "$SERVER_LOG" >&2
+		exit 2
+	fi
+	if [ -r "/proc/$SERVER_PID/status" ]; then
+		log "after prepare: server $(grep -E 'VmRSS|VmHWM' "/proc/$SERVER_PID/status" | tr -s ' \t\n' ' '), data dir $(du -sh "$DATA_DIR" | cut -f1)"
+	fi
+fi
 
 status=0
 bin/chaser-load --target "http://$BID_ADDR" ${QPS:+--qps "$QPS"} ${DURATION:+--duration "$DURATION"} --check "$@" || status=$?
