@@ -53,6 +53,11 @@ type PrepareConfig struct {
 	// Gzip sends member lists gzip-compressed (application/gzip) instead of
 	// plain text/csv with a Content-Length. Default false.
 	Gzip bool
+	// PauseOthers pauses the advertiser's active campaigns that are not
+	// part of the mix (the demo's "Demo retargeting", whose higher CPM would
+	// win most auctions until its small budget ran out mid-run), so that a
+	// run measures the mix and only the mix. Default true.
+	PauseOthers bool
 	// DailyBudget and TotalBudget are each campaign's budgets, currency
 	// units: large enough that a 60 s run at 30 k qps without notices (every
 	// bid reserved) cannot exhaust them, and that even pacing's target
@@ -79,6 +84,7 @@ func DefaultPrepareConfig() PrepareConfig {
 		KnownCount:    100,
 		KnownPerUser:  3,
 		Parallel:      2,
+		PauseOthers:   true,
 		DailyBudget:   1e6,
 		TotalBudget:   1e7,
 		ProgressEvery: 2 * time.Second,
@@ -123,11 +129,14 @@ func (c *PrepareConfig) Validate() error {
 type PrepareReport struct {
 	Admin      string `json:"admin"`
 	Advertiser string `json:"advertiser"`
-	// AlreadyPrepared is true when every audience was full and every
-	// campaign existed: nothing was created or uploaded.
+	// AlreadyPrepared is true when every audience was full, every campaign
+	// existed and none had to be paused: nothing was changed.
 	AlreadyPrepared bool               `json:"already_prepared"`
 	Audiences       []PreparedAudience `json:"audiences"`
 	Campaigns       []PreparedCampaign `json:"campaigns"`
+	// Paused are the campaigns outside the mix that this run paused
+	// (PauseOthers).
+	Paused []string `json:"paused,omitempty"`
 	// Members is the sum of the audiences' sizes.
 	Members int64 `json:"members"`
 	// UploadS is the wall time of the uploads, ElapsedS of the whole step.
@@ -231,17 +240,30 @@ func Prepare(ctx context.Context, cfg PrepareConfig) (*PrepareReport, error) {
 
 	// Campaigns: find by name, create what is missing.
 	var camps []struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
+		ID     string `json:"id"`
+		Name   string `json:"name"`
+		Status string `json:"status"`
 	}
 	if err := listAll(ctx, c, "/v1/campaigns?advertiser_id="+url.QueryEscape(cfg.Advertiser), "campaigns", &camps); err != nil {
 		return nil, err
 	}
 	campByName := map[string]string{}
+	mine := map[string]bool{}
+	for i := range cfg.Campaigns {
+		mine[campaignName(i)] = true
+	}
 	for _, k := range camps {
 		campByName[k.Name] = k.ID
+		if cfg.PauseOthers && !mine[k.Name] && k.Status == "active" {
+			body := `{"status":"paused"}`
+			if err := c.call(ctx, http.MethodPatch, "/v1/campaigns/"+url.PathEscape(k.ID), "application/merge-patch+json",
+				strings.NewReader(body), int64(len(body)), nil); err != nil {
+				return nil, fmt.Errorf("pause campaign %s (%s): %w", k.Name, k.ID, err)
+			}
+			rep.Paused = append(rep.Paused, k.ID)
+		}
 	}
-	created := false
+	created := len(rep.Paused) > 0
 	for i := range cfg.Campaigns {
 		pc := cfg.campaignPlan(i, rep.Audiences)
 		if id, ok := campByName[pc.Name]; ok {
@@ -290,7 +312,11 @@ func (r *PrepareReport) WriteText(w io.Writer) error {
 	for _, c := range r.Campaigns {
 		nc += btoi(c.Created)
 	}
-	fmt.Fprintf(&b, "campaigns: %d (%d created)\n", len(r.Campaigns), nc)
+	fmt.Fprintf(&b, "campaigns: %d (%d created)", len(r.Campaigns), nc)
+	if len(r.Paused) > 0 {
+		fmt.Fprintf(&b, "; paused the advertiser's other campaigns %s", strings.Join(r.Paused, ","))
+	}
+	b.WriteByte('\n')
 	for _, c := range r.Campaigns {
 		fmt.Fprintf(&b, "  %-10s %s  %-5s CPM %.2f–%.2f  audiences %s  sizes %s", c.Name, c.ID, c.Pacing, c.BaseCPM, c.MaxCPM,
 			strings.Join(c.Audiences, ","), strings.Join(c.Sizes, ","))

@@ -11,7 +11,8 @@
 // --prepare sends no bid requests: it sets up the realistic mix on a running
 // `chaser serve --demo` through the admin API (50 list audiences of 1 M uids
 // with the known users spread across them, 20 running campaigns of adv_demo
-// with budgets no run exhausts; see loadtest.PrepareConfig) and exits. A
+// with budgets no run exhausts, the demo's own campaign paused; see
+// loadtest.PrepareConfig) and exits. A
 // second --prepare on a prepared server finds everything by name and does
 // nothing.
 //
@@ -149,6 +150,7 @@ func parseFlags(args []string, stderr io.Writer) (loadtest.Config, options, erro
 	fs.IntVar(&pc.KnownPerUser, "prep-known-audiences", pc.KnownPerUser, "with --prepare: audiences each known user (--known-prefix, --known-count) is in")
 	fs.IntVar(&pc.Parallel, "prep-parallel", pc.Parallel, "with --prepare: uploads at once")
 	fs.BoolVar(&pc.Gzip, "prep-gzip", pc.Gzip, "with --prepare: send member lists gzip-compressed")
+	fs.BoolVar(&pc.PauseOthers, "prep-pause-others", pc.PauseOthers, "with --prepare: pause the advertiser's campaigns outside the mix (the demo campaign), so a run measures the mix only")
 	fs.StringVar(&opt.noopServer, "noop-server", "", "internal: serve the no-op baseline server on this address until stdin closes")
 	fs.StringVar(&opt.cpuProfile, "cpuprofile", "", "write a CPU profile of chaser-load itself to this file (is the generator the bottleneck?)")
 

@@ -122,7 +122,7 @@ func TestParsePrepareFlags(t *testing.T) {
 	}
 	p := opt.prep
 	if !opt.prepare || p.Token != "env-token" || p.Admin != "http://127.0.0.1:9081" || p.Audiences != 3 || p.Members != 2000 ||
-		p.Campaigns != 4 || p.Parallel != 1 || !p.Gzip || p.KnownPrefix != "u-" || p.KnownCount != 10 || p.Advertiser != "adv_demo" {
+		p.Campaigns != 4 || p.Parallel != 1 || !p.Gzip || !p.PauseOthers || p.KnownPrefix != "u-" || p.KnownCount != 10 || p.Advertiser != "adv_demo" {
 		t.Errorf("prepare %+v", p)
 	}
 	if _, opt, err = parseFlags([]string{"--prepare", "--admin-token", "flag-token"}, io.Discard); err != nil || opt.prep.Token != "flag-token" {
