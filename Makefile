@@ -48,7 +48,8 @@ loadtest: build
 
 # The bid path under the realistic mix (BENCHMARKS.md "Realistic mix setup"): the demo server on a
 # fresh data dir, `chaser-load --prepare $(PREP_FLAGS)` (50 list audiences of 1 M uids, 20 campaigns
-# with budgets no run exhausts), then the checked load run with $(LOAD_FLAGS), e.g.
+# with budgets no run exhausts; the demo campaign paused), a SETTLE (default 20) s wait while the server
+# compacts the 1.4 GB it just wrote, then the checked load run with $(LOAD_FLAGS), e.g.
 #   make loadtest-full LOAD_FLAGS="--baseline --qps 0 --duration 20s --no-notices"
 #   make loadtest-full PREP_FLAGS="--prep-members 100000" LOAD_FLAGS="--qps 0 --duration 20s"
 PREP_FLAGS ?=

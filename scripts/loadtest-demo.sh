@@ -23,6 +23,7 @@ DURATION=${DURATION-10s} # set empty to pass no --duration
 STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-60} # seconds
 PREPARE=${PREPARE:-}     # non-empty: run `chaser-load --prepare $PREP_FLAGS` before the load run
 PREP_FLAGS=${PREP_FLAGS:-}
+SETTLE=${SETTLE:-20}     # with PREPARE: seconds to wait after it, while Pebble compacts what was uploaded
 
 log() { echo "loadtest-demo: $*" >&2; }
 
@@ -116,6 +117,10 @@ if [ -n "$PREPARE" ]; then
 	fi
 	if [ -r "/proc/$SERVER_PID/status" ]; then
 		log "after prepare: server $(grep -E 'VmRSS|VmHWM' "/proc/$SERVER_PID/status" | tr -s ' \t\n' ' '), data dir $(du -sh "$DATA_DIR" | cut -f1)"
+	fi
+	if [ "$SETTLE" -gt 0 ]; then
+		log "waiting ${SETTLE}s for the server's compactions to settle (SETTLE=0 to skip)"
+		sleep "$SETTLE"
 	fi
 fi
 
