@@ -365,18 +365,14 @@ func requestIsHTTPS(ctx *fasthttp.RequestCtx) bool {
 	return bytes.EqualFold(bytes.TrimSpace(p), []byte("https"))
 }
 
-// setCookieUID sets Chaser's cookie to uid for Deps.CookieMaxAge: on https
-// SameSite=None; Secure (so it is sent on the exchanges' third-party
-// requests), else SameSite=Lax.
-func (s *Server) setCookieUID(ctx *fasthttp.RequestCtx, uid string) {
-	age := s.d.CookieMaxAge
-	if age <= 0 {
-		age = DefaultCookieMaxAge
-	}
+// setBrowserCookie sets one of Chaser's first-party cookies for age: on
+// https SameSite=None; Secure (so it is sent on the exchanges' third-party
+// requests), else SameSite=Lax; HttpOnly, path /.
+func setBrowserCookie(ctx *fasthttp.RequestCtx, key string, value []byte, age time.Duration) {
 	c := fasthttp.AcquireCookie()
 	defer fasthttp.ReleaseCookie(c)
-	c.SetKey(CookieName)
-	c.SetValue(uid)
+	c.SetKey(key)
+	c.SetValueBytes(value)
 	c.SetPath("/")
 	c.SetMaxAge(int(age / time.Second))
 	c.SetHTTPOnly(true)
@@ -386,5 +382,16 @@ func (s *Server) setCookieUID(ctx *fasthttp.RequestCtx, uid string) {
 		c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
 	}
 	ctx.Response.Header.SetCookie(c)
+}
+
+// setCookieUID sets Chaser's cookie to uid for Deps.CookieMaxAge: on https
+// SameSite=None; Secure (so it is sent on the exchanges' third-party
+// requests), else SameSite=Lax.
+func (s *Server) setCookieUID(ctx *fasthttp.RequestCtx, uid string) {
+	age := s.d.CookieMaxAge
+	if age <= 0 {
+		age = DefaultCookieMaxAge
+	}
+	setBrowserCookie(ctx, CookieName, []byte(uid), age)
 	pixelCookieSet.Inc()
 }

@@ -273,19 +273,7 @@ func (s *Server) chainSync(ctx *fasthttp.RequestCtx, uid, after string) bool {
 	}
 	t[next] = now
 	var buf [maxSyncCookie]byte
-	c := fasthttp.AcquireCookie()
-	defer fasthttp.ReleaseCookie(c)
-	c.SetKey(SyncCookieName)
-	c.SetValueBytes(appendSyncCookie(buf[:0], &t, pixels, now, interval))
-	c.SetPath("/")
-	c.SetMaxAge(int(interval))
-	c.SetHTTPOnly(true)
-	if requestIsHTTPS(ctx) {
-		c.SetSameSite(fasthttp.CookieSameSiteNoneMode) // also sets Secure
-	} else {
-		c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
-	}
-	ctx.Response.Header.SetCookie(c)
+	setBrowserCookie(ctx, SyncCookieName, appendSyncCookie(buf[:0], &t, pixels, now, interval), time.Duration(interval)*time.Second)
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	ctx.Response.Header.Set("Location", substituteUID(pixels[next].URL, uid))
 	ctx.SetStatusCode(fasthttp.StatusFound)
