@@ -84,6 +84,10 @@ type wireGeo struct {
 	UTCOffset int64  `json:"utcoffset"`
 }
 
+func (g *wireGeo) geo() openrtb2.Geo {
+	return openrtb2.Geo{Country: g.Country, Region: g.Region, UTCOffset: g.UTCOffset}
+}
+
 type wireUser struct {
 	ID       string          `json:"id"`
 	BuyerUID string          `json:"buyeruid"`
@@ -153,7 +157,7 @@ func (w *wireRequest) copyInto(st *bidState) {
 	if d := w.Device; d != nil {
 		st.device = openrtb2.Device{Lmt: d.Lmt, DeviceType: d.DeviceType, OS: d.OS, IFA: d.IFA}
 		if g := d.Geo; g != nil {
-			st.deviceGeo = openrtb2.Geo{Country: g.Country, Region: g.Region, UTCOffset: g.UTCOffset}
+			st.deviceGeo = g.geo()
 			st.device.Geo = &st.deviceGeo
 		}
 		req.Device = &st.device
@@ -161,7 +165,7 @@ func (w *wireRequest) copyInto(st *bidState) {
 	if u := w.User; u != nil {
 		st.user = openrtb2.User{ID: u.ID, BuyerUID: u.BuyerUID, Consent: u.Consent, Ext: u.Ext}
 		if g := u.Geo; g != nil {
-			st.userGeo = openrtb2.Geo{Country: g.Country, Region: g.Region, UTCOffset: g.UTCOffset}
+			st.userGeo = g.geo()
 			st.user.Geo = &st.userGeo
 		}
 		if u.EIDs != nil {
