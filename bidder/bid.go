@@ -525,21 +525,20 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 	t1 := len(a)
 	impURL := string(a)
 	a = a[:0]
-	mark := func() int { return len(a) }
 	a = append(append(append(a, req.ID...), '-'), imp.ID...)
-	idEnd := mark()
+	idEnd := len(a)
 	a = creative.AppendCRID(a, size.W, size.H, native, products)
-	cridEnd := mark()
+	cridEnd := len(a)
 	tokStr := impURL[t0:t1]
 	a = append(append(append(a, base...), "/notice/win?t="...), tokStr...)
 	a = append(a, "&p=${AUCTION_PRICE}&m=${AUCTION_MIN_TO_WIN}"...)
-	nurlEnd := mark()
+	nurlEnd := len(a)
 	a = append(append(append(a, base...), "/notice/bill?t="...), tokStr...)
 	a = append(a, "&p=${AUCTION_PRICE}"...)
-	burlEnd := mark()
+	burlEnd := len(a)
 	a = append(append(append(a, base...), "/notice/loss?t="...), tokStr...)
 	a = append(a, "&r=${AUCTION_LOSS}&m=${AUCTION_MIN_TO_WIN}"...)
-	lurlEnd := mark()
+	lurlEnd := len(a)
 	adv := csnap.Advertisers[c.AdvertiserID]
 	var adm string
 	mtype := openrtb2.MarkupBanner
