@@ -116,8 +116,10 @@ func (s *Server) handleBid(ctx *fasthttp.RequestCtx) {
 			badRequest(ctx, "content_encoding", "only gzip content encoding is accepted")
 			return
 		}
+		g := gunzippers.Get().(*gunzipper)
+		defer g.release()
 		var err error
-		body, err = ctx.Request.BodyGunzipWithLimit(MaxBodyBytes)
+		body, err = g.gunzip(body, MaxBodyBytes)
 		if err != nil {
 			badRequest(ctx, "gzip", "body is not valid gzip or inflates beyond 1 MiB")
 			return
