@@ -252,6 +252,52 @@ func BenchmarkLookup(b *testing.B) {
 			i++
 		}
 	})
+	// The bid path's question since the match plan: the same users, all 50
+	// audiences asked in one Probe.Test, against one Contains per audience
+	// and id (what each campaign asked before).
+	in5 := func() [][]Pseudonym {
+		const n = 1 << 14
+		users := make([][]Pseudonym, n)
+		cookies := randomPseudonyms(77, n)
+		for u := range users {
+			for k := 0; k < 5; k++ {
+				a := (u*7 + k*11) % len(fx.ids)
+				fx.snap.sets[fx.ids[a]].add([]Pseudonym{cookies[u]})
+				fx.snap.known.add([]Pseudonym{cookies[u]})
+			}
+			users[u] = []Pseudonym{cookies[u], strangers[u]}
+		}
+		return users
+	}
+	b.Run("in-5-of-50/Probe", func(b *testing.B) {
+		users := in5()
+		pr := fx.snap.Probe(fx.ids)
+		hits := make([]uint32, pr.Len())
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if !pr.Test(users[i&(len(users)-1)], hits) {
+				b.Fatal("no audience")
+			}
+			i++
+		}
+	})
+	b.Run("in-5-of-50/Contains", func(b *testing.B) {
+		users := in5()
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			for _, a := range fx.ids {
+				for _, p := range users[i&(len(users)-1)] {
+					if fx.snap.Contains(a, p) {
+						sink++
+						break
+					}
+				}
+			}
+			i++
+		}
+	})
 	b.Run("Contains/member", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0

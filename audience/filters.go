@@ -78,7 +78,10 @@ func newBloom(capacity uint64, rate float64) *bloomFilter {
 }
 
 // test reports whether p may be in the filter (false: certainly not).
-func (f *bloomFilter) test(p *Pseudonym) bool {
+func (f *bloomFilter) test(p *Pseudonym) bool { return f.hit(p) != 0 }
+
+// hit is test as 1 or 0, for callers that combine answers without branching.
+func (f *bloomFilter) hit(p *Pseudonym) uint32 {
 	blk, _ := bits.Mul64(binary.LittleEndian.Uint64(p[0:8]), f.blocks)
 	w := f.words[blk*8 : blk*8+8 : blk*8+8]
 	h := binary.LittleEndian.Uint64(p[8:16])
@@ -91,7 +94,14 @@ func (f *bloomFilter) test(p *Pseudonym) bool {
 		ok &= atomic.LoadUint64(&w[bit>>6]) >> (bit & 63)
 	}
 	runtime.KeepAlive(f)
-	return ok&1 != 0
+	return uint32(ok & 1)
+}
+
+// line loads the first word of p's block, bringing its cache line in.
+func (f *bloomFilter) line(p *Pseudonym) {
+	blk, _ := bits.Mul64(binary.LittleEndian.Uint64(p[0:8]), f.blocks)
+	atomic.LoadUint64(&f.words[blk*8])
+	runtime.KeepAlive(f)
 }
 
 func (f *bloomFilter) set(p *Pseudonym) {

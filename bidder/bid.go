@@ -267,26 +267,49 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte) (*openrtb2
 	}
 	asnap := s.d.Audiences.Snapshot()
 	s.observe(req, ids[0], asnap) // lookalike population: see population.go
-	known := false
+	// Only ids in some audience can match one: drop the others (an app
+	// user's random device id next to a known cookie) before the campaigns
+	// test them against each of their audiences.
+	known := ids[:0]
 	for _, p := range ids {
 		if asnap.Known(p) {
-			known = true
-			break
+			known = append(known, p)
 		}
 	}
-	if !known {
+	if ids = known; len(ids) == 0 {
 		return nil, reasonUnknownUser
 	}
 	now := s.d.Now()
 	csnap := s.d.Campaigns.Snapshot()
+	// Which of the campaigns' audiences hold which of the ids, in one pass.
+	plan := s.plan(asnap, csnap)
+	var stackHits [maxStackHits]uint32
+	hits := stackHits[:0]
+	probed := len(ids) <= audience.MaxProbeIDs
+	if probed {
+		if n := plan.probe.Len(); n <= len(stackHits) {
+			hits = stackHits[:n]
+		} else {
+			hits = make([]uint32, n)
+		}
+		if !plan.probe.Test(ids, hits) {
+			return nil, reasonNoCampaign
+		}
+	}
 	var cands []candidate
 	held := ""
 	country, devType, domain := requestContext(req)
-	for _, c := range csnap.Campaigns {
+	for i, c := range csnap.Campaigns {
 		if !c.LiveAt(now) || !targets(c, country, devType, domain) {
 			continue
 		}
-		user, ok := matchAudiences(asnap, c, ids)
+		var user audience.Pseudonym
+		var ok bool
+		if probed {
+			user, ok = plan.match(i, ids, hits)
+		} else {
+			user, ok = matchAudiences(asnap, c, ids)
+		}
 		if !ok {
 			continue
 		}

@@ -75,10 +75,11 @@ type Deps struct {
 
 // Server is the public-port server.
 type Server struct {
-	d   Deps
-	srv *fasthttp.Server
-	ak  kindCache // audience types for pricing (pace.go)
-	lim limiter   // in-flight bid requests (shed.go)
+	d     Deps
+	srv   *fasthttp.Server
+	ak    kindCache // audience types for pricing (pace.go)
+	lim   limiter   // in-flight bid requests (shed.go)
+	plans planCache // audiences of the campaigns, resolved (match.go)
 }
 
 // New returns a Server for deps.

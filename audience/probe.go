@@ -1,0 +1,117 @@
+package audience
+
+// MaxProbeIDs is the most ids of one user Probe.Test takes: a hit is a bit
+// per id in a uint32.
+const MaxProbeIDs = 32
+
+// Probe tests one user against a fixed list of audiences in one pass. The
+// bid path asks, for every live campaign, whether the user is in one of its
+// audiences: asked one Contains at a time (a map lookup, a filter probe, a
+// rule-registry lookup on a miss) the filter probes, each a cache miss in
+// tens of MB of filters, run one after another. A Probe resolves the list's
+// filters and rule sets once, and Test then probes every filter with no
+// lookup and no data-dependent branch in between, so the processor overlaps
+// the misses.
+//
+// A Probe answers for the snapshot it was built from and the rule
+// audiences registered then; Current says whether it still does. It is
+// immutable and safe to share between goroutines.
+type Probe struct {
+	snap  *Snapshot
+	rules *map[string]*exactSet // the rule registry's sets it resolved
+	auds  []string
+	sets  []*memberSet // sets[j]: audience auds[j]'s filter; nil when it has none
+	exact []*exactSet  // exact[j]: rule audience auds[j]'s members; nil when no rule audience
+}
+
+// Probe returns a Probe of audiences (their order is the order of
+// Test's hits). The slice is kept: do not change it afterwards.
+func (s *Snapshot) Probe(audiences []string) *Probe {
+	pr := &Probe{
+		snap:  s,
+		auds:  audiences,
+		sets:  make([]*memberSet, len(audiences)),
+		exact: make([]*exactSet, len(audiences)),
+	}
+	if s.rules != nil {
+		pr.rules = s.rules.sets.Load()
+	}
+	for j, a := range audiences {
+		pr.sets[j] = s.sets[a]
+		if pr.rules != nil {
+			pr.exact[j] = (*pr.rules)[a]
+		}
+	}
+	return pr
+}
+
+// Current reports whether pr answers for s: built from s, and no rule
+// audience came or went since (those change the rule registry, not the
+// snapshot).
+func (pr *Probe) Current(s *Snapshot) bool {
+	return pr.snap == s && (s.rules == nil || s.rules.sets.Load() == pr.rules)
+}
+
+// Len is the number of audiences pr tests.
+func (pr *Probe) Len() int { return len(pr.auds) }
+
+// Test sets, for each audience j of pr, hits[j] to the bits i of the ids
+// ids[i] that audience j contains, as Contains answers (FalsePositiveTarget
+// odds of a false positive for a filter, exact for a rule audience; erased
+// ids never), and reports whether any bit is set. hits must hold Len()
+// entries; ids beyond MaxProbeIDs are not tested.
+func (pr *Probe) Test(ids []Pseudonym, hits []uint32) bool {
+	if len(ids) > MaxProbeIDs {
+		ids = ids[:MaxProbeIDs]
+	}
+	hits = hits[:len(pr.auds)]
+	// First touch every line the tests will read: loads with nothing
+	// depending on them but a sum, so the processor keeps many misses in
+	// flight at once; the tests that follow then read from the cache.
+	// (Atomic loads are never optimised away, even with their values unused.)
+	for _, set := range pr.sets {
+		if set != nil {
+			f := set.cur.Load()
+			for i := range ids {
+				f.line(&ids[i])
+			}
+		}
+	}
+	var all uint32
+	for j, set := range pr.sets {
+		var h uint32
+		if set != nil {
+			f := set.cur.Load()
+			for i := range ids {
+				h |= f.hit(&ids[i]) << i
+			}
+		}
+		if rs := pr.exact[j]; rs != nil {
+			for i := range ids {
+				if rs.has(ids[i]) {
+					h |= 1 << i
+				}
+			}
+		}
+		hits[j] = h
+		all |= h
+	}
+	if all == 0 || len(pr.snap.erased) == 0 {
+		return all != 0
+	}
+	var gone uint32
+	for i := range ids {
+		if pr.snap.Erased(ids[i]) {
+			gone |= 1 << i
+		}
+	}
+	if gone == 0 {
+		return true
+	}
+	all = 0
+	for j := range hits {
+		hits[j] &^= gone
+		all |= hits[j]
+	}
+	return all != 0
+}
