@@ -79,3 +79,22 @@ func BenchmarkDecodeOnly(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeRequest measures the bidder's own decoder (decodeRequest
+// into pooled request state) on the same shapes as BenchmarkDecodeOnly.
+func BenchmarkDecodeRequest(b *testing.B) {
+	for _, sh := range benchShapes {
+		body := benchBody(b, sh.file, sh.buyer)
+		b.Run(sh.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for i := 0; i < b.N; i++ {
+				st := getBidState()
+				if err := decodeRequest(body, st); err != nil {
+					b.Fatal(err)
+				}
+				st.release()
+			}
+		})
+	}
+}
