@@ -6,32 +6,30 @@ import (
 	"unicode/utf8"
 
 	"github.com/prebid/openrtb/v20/openrtb2"
-	segjson "github.com/segmentio/encoding/json"
 )
 
 // This file is the bidder's one JSON seam: decodeRequest reads a bid
 // request, appendResponse writes a bid response. Swap the decoder here.
 //
-// The decoder is github.com/segmentio/encoding/json, a drop-in for
-// encoding/json (same struct tags, same case-insensitive key matching,
-// same rejections: FuzzCodec checks that it accepts exactly what
-// encoding/json accepts and decodes it to the same value), measured about
-// 2.5–3× faster than encoding/json on our requests (BENCHMARKS.md, "Bid path").
+// The decoder is decode.go's, hand-written for the fields the bidder reads,
+// with encoding/json's semantics (FuzzCodec checks that it accepts exactly
+// what encoding/json accepts and decodes the same values).
 
 // decodeRequest decodes body into st.req (st fresh from getBidState or
-// reset): the fields the bidder reads, through the wire types of wire.go.
-// A panic in the decoder on hostile input is an error, never a crash.
+// reset): the fields the bidder reads (wire_test.go lists them). st.req's
+// strings may share one copy of body (decode.go); nothing of body itself is
+// kept. A panic in the decoder on hostile input is an error, never a crash.
 func decodeRequest(body []byte, st *bidState) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("decode bid request: panic: %v", v)
 		}
 	}()
-	if err := segjson.Unmarshal(body, &st.wire); err != nil {
-		return err
+	d := decoder{data: body, st: st}
+	if len(body) <= arenaMax {
+		d.arena = string(body)
 	}
-	st.wire.copyInto(st)
-	return nil
+	return d.decode()
 }
 
 // appendResponse appends the JSON of resp to dst, byte for byte what

@@ -7,18 +7,21 @@ import (
 )
 
 // bidState is the per-request scratch of the bid path, pooled so a request
-// costs no allocation for it: the wire form the decoder fills, the decoded
-// request with the nested objects it points to, and the response buffer.
+// costs no allocation for it: the decoded request with the nested objects it
+// points to (filled by decode.go), and the response buffer.
 type bidState struct {
-	wire wireRequest
-	req  openrtb2.BidRequest
+	req openrtb2.BidRequest
 
-	imps      []openrtb2.Imp
-	banners   []openrtb2.Banner
-	formats   []openrtb2.Format
-	natives   []openrtb2.Native
-	eids      []openrtb2.EID
-	uids      []openrtb2.UID
+	imps    objPool[openrtb2.Imp]
+	banners objPool[openrtb2.Banner]
+	formats objPool[openrtb2.Format]
+	natives objPool[openrtb2.Native]
+	eids    objPool[openrtb2.EID]
+	uids    objPool[openrtb2.UID]
+	strs    objPool[string] // bcat, badv, site.cat, app.cat
+	int8s   objPool[int8]   // imp.secure, device.lmt, regs.gdpr, regs.gpp_sid
+	int64s  objPool[int64]  // banner.w, banner.h
+
 	site      openrtb2.Site
 	app       openrtb2.App
 	device    openrtb2.Device
@@ -27,28 +30,38 @@ type bidState struct {
 	userGeo   openrtb2.Geo
 	regs      openrtb2.Regs
 
-	out []byte
+	scratch []byte // the decoder's buffer for unescaping strings
+	out     []byte
 }
 
 const (
 	// maxPooledOut bounds the response buffer kept in the pool, so one huge
 	// response does not pin its memory.
 	maxPooledOut = 64 << 10
-	// maxPooledObjs bounds each pooled slice of nested objects (a hostile
-	// request may carry thousands of imps before validation refuses it).
+	// maxPooledObjs bounds each pool of nested objects (a hostile request
+	// may carry thousands of imps before validation refuses it: beyond the
+	// pool they are allocated, and the pool grows to at most this).
 	maxPooledObjs = 64
+	// maxPooledStrs bounds the pool of strings of string arrays (bcat
+	// lists run to a hundred entries).
+	maxPooledStrs = 256
+	// maxPooledScratch bounds the unescaping buffer kept in the pool.
+	maxPooledScratch = 4 << 10
 )
 
 var bidStates = sync.Pool{New: func() any { return newBidState() }}
 
 func newBidState() *bidState {
 	return &bidState{
-		imps:    make([]openrtb2.Imp, 0, 4),
-		banners: make([]openrtb2.Banner, 0, 4),
-		formats: make([]openrtb2.Format, 0, 8),
-		natives: make([]openrtb2.Native, 0, 2),
-		eids:    make([]openrtb2.EID, 0, 4),
-		uids:    make([]openrtb2.UID, 0, 4),
+		imps:    newObjPool[openrtb2.Imp](4),
+		banners: newObjPool[openrtb2.Banner](4),
+		formats: newObjPool[openrtb2.Format](8),
+		natives: newObjPool[openrtb2.Native](2),
+		eids:    newObjPool[openrtb2.EID](4),
+		uids:    newObjPool[openrtb2.UID](4),
+		strs:    newObjPool[string](16),
+		int8s:   newObjPool[int8](8),
+		int64s:  newObjPool[int64](8),
 		out:     make([]byte, 0, 4<<10),
 	}
 }
@@ -56,35 +69,91 @@ func newBidState() *bidState {
 func getBidState() *bidState { return bidStates.Get().(*bidState) }
 
 // reset clears st for the next request. Everything is zeroed, not reused in
-// place: a decoder fills pointers it finds set, which would leak one
-// request's fields into the next.
+// place: the decoder merges into objects it finds set (as encoding/json
+// does with a repeated key), which would leak one request's fields into the
+// next.
 func (st *bidState) reset() {
-	st.wire = wireRequest{}
 	st.req = openrtb2.BidRequest{}
-	st.imps = resetObjs(st.imps)
-	st.banners = resetObjs(st.banners)
-	st.formats = resetObjs(st.formats)
-	st.natives = resetObjs(st.natives)
-	st.eids = resetObjs(st.eids)
-	st.uids = resetObjs(st.uids)
+	st.imps.reset(maxPooledObjs)
+	st.banners.reset(maxPooledObjs)
+	st.formats.reset(maxPooledObjs)
+	st.natives.reset(maxPooledObjs)
+	st.eids.reset(maxPooledObjs)
+	st.uids.reset(maxPooledObjs)
+	st.strs.reset(maxPooledStrs)
+	st.int8s.reset(maxPooledObjs)
+	st.int64s.reset(maxPooledObjs)
 	st.site, st.app, st.device, st.deviceGeo = openrtb2.Site{}, openrtb2.App{}, openrtb2.Device{}, openrtb2.Geo{}
 	st.user, st.userGeo, st.regs = openrtb2.User{}, openrtb2.Geo{}, openrtb2.Regs{}
+	if cap(st.scratch) > maxPooledScratch {
+		st.scratch = nil
+	}
 	if cap(st.out) > maxPooledOut {
 		st.out = make([]byte, 0, 4<<10)
 	}
 	st.out = st.out[:0]
 }
 
-func resetObjs[T any](s []T) []T {
-	if cap(s) > maxPooledObjs {
-		return make([]T, 0, 4)
-	}
-	clear(s[:cap(s)])
-	return s[:0]
-}
-
 // release clears st and returns it to the pool.
 func (st *bidState) release() {
 	st.reset()
 	bidStates.Put(st)
+}
+
+// objPool hands out the objects of one type a request points to, and the
+// backing arrays of its slices, from one pooled array: buf[:len(buf)] is
+// handed out, buf[len(buf):cap(buf)] is zero. A request that needs more gets
+// them from the heap, and the pool grows (up to a limit) at the next reset.
+type objPool[T any] struct {
+	buf  []T
+	over bool
+}
+
+func newObjPool[T any](n int) objPool[T] { return objPool[T]{buf: make([]T, 0, n)} }
+
+// new returns a pointer to a zero T.
+func (p *objPool[T]) new() *T {
+	n := len(p.buf)
+	if n == cap(p.buf) {
+		p.over = true
+		return new(T)
+	}
+	p.buf = p.buf[:n+1]
+	return &p.buf[n]
+}
+
+// grow returns s (len(s) == cap(s)) with one more element, zero, and s's
+// elements kept, as append does. The slice that was handed out last grows
+// in place; another is copied to the end of the pool.
+func (p *objPool[T]) grow(s []T) []T {
+	n, used := len(s), len(p.buf)
+	if used < cap(p.buf) {
+		b := p.buf
+		if n > 0 && n <= used && &b[used-n] == &s[0] {
+			p.buf = b[:used+1]
+			return b[used-n : used+1 : used+1]
+		}
+		if used+n+1 <= cap(b) {
+			p.buf = b[:used+n+1]
+			r := b[used : used+n+1 : used+n+1]
+			copy(r, s)
+			return r
+		}
+	}
+	p.over = true
+	var zero T
+	return append(s, zero)
+}
+
+// reset zeroes what was handed out and, if the last request needed more
+// than the pool held, grows the pool to at most limit objects.
+func (p *objPool[T]) reset(limit int) {
+	clear(p.buf)
+	p.buf = p.buf[:0]
+	if p.over {
+		p.over = false
+		if c := cap(p.buf); c < limit {
+			p.buf = make([]T, 0, min(2*c, limit))
+		}
+	}
 }

@@ -8,18 +8,18 @@ import (
 )
 
 // The wire types below are the part of an OpenRTB 2.6 BidRequest the
-// bidder reads, with openrtb2's field names, JSON keys and Go types. The
-// decoder fills them and skips (but still validates as JSON) everything
-// else: a user agent, sua, schain, content, gpid and the many other fields a
-// real exchange sends cost a syntax check instead of allocations.
-// copyInto then moves them into the openrtb2 types the rest of the bidder
-// works with, backed by the pooled request state.
+// bidder reads, with openrtb2's field names, JSON keys and Go types: the
+// reference definition of what decode.go decodes (into openrtb2 types and
+// pooled objects of bidState) and skips (but still validates as JSON). A
+// user agent, sua, schain, content, gpid and the many other fields a real
+// exchange sends cost a syntax check instead of allocations.
 //
 // Semantics are encoding/json's for every field read (same keys, same
 // case-insensitive matching, same type errors); a type error in a field the
-// bidder never reads is no longer a 400 (TestDecodeMatchesStdlib and
-// FuzzCodec check both). A field the bidder starts to read must be added
-// here and to readView in codec_test.go.
+// bidder never reads is not a 400 (TestDecodeMatchesStdlib and FuzzCodec
+// check both, decoding these types with encoding/json as the oracle). A
+// field the bidder starts to read must be added here, to decode.go and to
+// readView in codec_test.go.
 
 type wireRequest struct {
 	ID     string      `json:"id"`
@@ -84,8 +84,8 @@ type wireGeo struct {
 	UTCOffset int64  `json:"utcoffset"`
 }
 
-func (g *wireGeo) geo() openrtb2.Geo {
-	return openrtb2.Geo{Country: g.Country, Region: g.Region, UTCOffset: g.UTCOffset}
+func (g *wireGeo) geo() *openrtb2.Geo {
+	return &openrtb2.Geo{Country: g.Country, Region: g.Region, UTCOffset: g.UTCOffset}
 }
 
 type wireUser struct {
@@ -115,78 +115,64 @@ type wireRegs struct {
 	Ext       json.RawMessage `json:"ext"`
 }
 
-// copyInto fills st.req from w, using st's pooled objects for the nested
-// structs so a request allocates none of them. A nil slice stays nil and an
-// empty one empty, as encoding/json leaves them.
+// copyInto fills st.req from w (the oracle side of checkDecodeMatches:
+// what encoding/json decoded into the wire types, as openrtb2 values). A
+// nil slice stays nil and an empty one empty, as encoding/json leaves them.
 func (w *wireRequest) copyInto(st *bidState) {
 	req := &st.req
 	req.ID, req.AT, req.TMax, req.BCat, req.BAdv = w.ID, w.AT, w.TMax, w.BCat, w.BAdv
 	if w.Imp != nil {
-		req.Imp = st.imps[:0:cap(st.imps)]
+		req.Imp = make([]openrtb2.Imp, 0, len(w.Imp))
 		for i := range w.Imp {
 			wi := &w.Imp[i]
-			req.Imp = append(req.Imp, openrtb2.Imp{ID: wi.ID, BidFloor: wi.BidFloor, BidFloorCur: wi.BidFloorCur, Secure: wi.Secure})
-			imp := &req.Imp[len(req.Imp)-1]
+			imp := openrtb2.Imp{ID: wi.ID, BidFloor: wi.BidFloor, BidFloorCur: wi.BidFloorCur, Secure: wi.Secure}
 			if b := wi.Banner; b != nil {
-				st.banners = append(st.banners, openrtb2.Banner{W: b.W, H: b.H})
-				ob := &st.banners[len(st.banners)-1]
+				imp.Banner = &openrtb2.Banner{W: b.W, H: b.H}
 				if b.Format != nil {
-					start := len(st.formats)
+					imp.Banner.Format = make([]openrtb2.Format, 0, len(b.Format))
 					for _, f := range b.Format {
-						st.formats = append(st.formats, openrtb2.Format{W: f.W, H: f.H})
+						imp.Banner.Format = append(imp.Banner.Format, openrtb2.Format{W: f.W, H: f.H})
 					}
-					ob.Format = st.formats[start:len(st.formats):len(st.formats)]
 				}
-				imp.Banner = ob
 			}
 			if n := wi.Native; n != nil {
-				st.natives = append(st.natives, openrtb2.Native{Request: n.Request})
-				imp.Native = &st.natives[len(st.natives)-1]
+				imp.Native = &openrtb2.Native{Request: n.Request}
 			}
+			req.Imp = append(req.Imp, imp)
 		}
-		st.imps = req.Imp
 	}
 	if s := w.Site; s != nil {
-		st.site = openrtb2.Site{Domain: s.Domain, Cat: s.Cat, Page: s.Page}
-		req.Site = &st.site
+		req.Site = &openrtb2.Site{Domain: s.Domain, Cat: s.Cat, Page: s.Page}
 	}
 	if a := w.App; a != nil {
-		st.app = openrtb2.App{Bundle: a.Bundle, Cat: a.Cat}
-		req.App = &st.app
+		req.App = &openrtb2.App{Bundle: a.Bundle, Cat: a.Cat}
 	}
 	if d := w.Device; d != nil {
-		st.device = openrtb2.Device{Lmt: d.Lmt, DeviceType: d.DeviceType, OS: d.OS, IFA: d.IFA}
+		req.Device = &openrtb2.Device{Lmt: d.Lmt, DeviceType: d.DeviceType, OS: d.OS, IFA: d.IFA}
 		if g := d.Geo; g != nil {
-			st.deviceGeo = g.geo()
-			st.device.Geo = &st.deviceGeo
+			req.Device.Geo = g.geo()
 		}
-		req.Device = &st.device
 	}
 	if u := w.User; u != nil {
-		st.user = openrtb2.User{ID: u.ID, BuyerUID: u.BuyerUID, Consent: u.Consent, Ext: u.Ext}
+		req.User = &openrtb2.User{ID: u.ID, BuyerUID: u.BuyerUID, Consent: u.Consent, Ext: u.Ext}
 		if g := u.Geo; g != nil {
-			st.userGeo = g.geo()
-			st.user.Geo = &st.userGeo
+			req.User.Geo = g.geo()
 		}
 		if u.EIDs != nil {
-			st.user.EIDs = st.eids[:0:cap(st.eids)]
+			req.User.EIDs = make([]openrtb2.EID, 0, len(u.EIDs))
 			for _, e := range u.EIDs {
 				oe := openrtb2.EID{Source: e.Source}
 				if e.UIDs != nil {
-					start := len(st.uids)
+					oe.UIDs = make([]openrtb2.UID, 0, len(e.UIDs))
 					for _, id := range e.UIDs {
-						st.uids = append(st.uids, openrtb2.UID{ID: id.ID})
+						oe.UIDs = append(oe.UIDs, openrtb2.UID{ID: id.ID})
 					}
-					oe.UIDs = st.uids[start:len(st.uids):len(st.uids)]
 				}
-				st.user.EIDs = append(st.user.EIDs, oe)
+				req.User.EIDs = append(req.User.EIDs, oe)
 			}
-			st.eids = st.user.EIDs
 		}
-		req.User = &st.user
 	}
 	if r := w.Regs; r != nil {
-		st.regs = openrtb2.Regs{COPPA: r.COPPA, GDPR: r.GDPR, USPrivacy: r.USPrivacy, GPP: r.GPP, GPPSID: r.GPPSID, Ext: r.Ext}
-		req.Regs = &st.regs
+		req.Regs = &openrtb2.Regs{COPPA: r.COPPA, GDPR: r.GDPR, USPrivacy: r.USPrivacy, GPP: r.GPP, GPPSID: r.GPPSID, Ext: r.Ext}
 	}
 }

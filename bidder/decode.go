@@ -1,0 +1,1715 @@
+package bidder
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/prebid/openrtb/v20/adcom1"
+	"github.com/prebid/openrtb/v20/openrtb2"
+)
+
+// The bid request decoder: one pass over the body, no reflection, filling
+// st.req and the pooled objects of bidState with the fields of an OpenRTB
+// 2.6 request the bidder reads (the wire types of wire_test.go define them).
+// Everything else is skipped, but validated as JSON.
+//
+// It accepts and rejects exactly what encoding/json.Unmarshal accepts and
+// rejects into the wire types, and decodes the same values
+// (TestDecodeMatchesStdlib, TestDecodeCases, FuzzCodec):
+//   - the whole body must be valid JSON (skipped values too), at most
+//     10 000 containers deep, one value then only whitespace; top-level null
+//     decodes nothing, any other non-object value is an error;
+//   - keys match exactly, else case-insensitively by encoding/json's
+//     foldName (so "ſite" is "site", the Kelvin sign "K" is "k"); keys may be
+//     escaped;
+//   - a repeated key decodes again into what is there: objects merge,
+//     arrays reuse their elements (an element beyond the new array's length
+//     stays in the backing array and is merged into by a later, longer
+//     array; null leaves an element as it is), an empty array starts afresh,
+//     null clears a pointer or slice and leaves a string or number as it is;
+//   - strings are unquoted as encoding/json does (invalid UTF-8 and lone
+//     surrogates become U+FFFD, control bytes are errors); integers follow
+//     strconv.ParseInt with the field's size, floats strconv.ParseFloat; any
+//     type mismatch is an error (encoding/json reports it after decoding the
+//     rest; either way the request is refused).
+//
+// Strings. A body of at most arenaMax bytes is copied once into a string (the
+// arena) and every unescaped string value is a substring of it: one
+// allocation per request instead of one per string. An escaped string is
+// allocated on its own, and so is every string of a larger body. The arena
+// is immutable and owned by the request's strings, so nothing breaks if one
+// outlives the request; it would only keep the whole body alive. Audit
+// (bidder, pacing, audience, creative, lookalike, campaign at the time of
+// writing): no request string outlives the request. The bid path reads them
+// during the handler only: pseudonyms hash buyeruid, eids and ifa into fresh
+// values (audience.Pseudonymizer.Raw/RawKind copy into a scratch array),
+// exchange ids are copied into an array before the lookup, consent strings
+// are parsed in place, lookalike.Population.Observe turns site/app/device
+// strings into hashed features before it queues them, pacing tokens are
+// serialised at once, and the response's ids and URLs are appended into
+// fresh buffers. user.ext and regs.ext (json.RawMessage) point into the
+// arena too (read-only bytes, capacity clipped so an append copies); they
+// must never be written to. Code that keeps a request string (a map key, a
+// stored id, a queued value) must strings.Clone it.
+
+const (
+	// maxDepth is encoding/json's nesting limit (containers deep).
+	maxDepth = 10000
+	// arenaMax: bodies up to this size are copied once and their strings
+	// sliced from the copy; larger ones (rare: 1.4 KB is the average
+	// request) allocate each string read.
+	arenaMax = 16 << 10
+)
+
+// decoder reads one body. Functions that decode a value start at its first
+// byte (whitespace skipped) and leave pos just after it.
+type decoder struct {
+	data  []byte
+	pos   int
+	arena string // string(data) for a body of at most arenaMax bytes, else ""
+	st    *bidState
+}
+
+// decodeError is a syntax or type error, refused alike.
+type decodeError struct {
+	msg string
+	off int
+}
+
+func (e *decodeError) Error() string {
+	return fmt.Sprintf("decode bid request: %s at offset %d", e.msg, e.off)
+}
+
+func (d *decoder) syntaxErr() error {
+	if d.pos >= len(d.data) {
+		return &decodeError{"unexpected end of JSON input", d.pos}
+	}
+	return &decodeError{fmt.Sprintf("invalid character %q", d.data[d.pos]), d.pos}
+}
+
+func (d *decoder) typeErr(what string) error {
+	return &decodeError{"cannot decode " + what + " here", d.pos}
+}
+
+func (d *decoder) decode() error {
+	d.ws()
+	if d.pos >= len(d.data) {
+		return d.syntaxErr()
+	}
+	switch d.data[d.pos] {
+	case '{':
+		if err := d.request(); err != nil {
+			return err
+		}
+	case 'n':
+		if err := d.literal("null"); err != nil {
+			return err
+		}
+	default:
+		// Another JSON value is a type error, anything else a syntax error.
+		return d.typeErr("a value other than an object")
+	}
+	d.ws()
+	if d.pos != len(d.data) {
+		return d.syntaxErr()
+	}
+	return nil
+}
+
+// --- lexical helpers ---
+
+// ws skips JSON whitespace.
+func (d *decoder) ws() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\n', '\r', '\t':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+func skipWS(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\n', '\r', '\t':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+func (d *decoder) literal(lit string) error {
+	if len(d.data)-d.pos >= len(lit) && string(d.data[d.pos:d.pos+len(lit)]) == lit {
+		d.pos += len(lit)
+		return nil
+	}
+	// Point at the first wrong byte.
+	for i := 0; i < len(lit) && d.pos < len(d.data) && d.data[d.pos] == lit[i]; i++ {
+		d.pos++
+	}
+	return d.syntaxErr()
+}
+
+// key reads an object's next key and the colon after it; first is true right
+// after the '{'. At the closing '}' it returns more == false. A key with
+// escapes is unescaped into st.scratch, valid until the next string.
+func (d *decoder) key(first bool) (key []byte, more bool, err error) {
+	d.ws()
+	if d.pos >= len(d.data) {
+		return nil, false, d.syntaxErr()
+	}
+	c := d.data[d.pos]
+	if c == '}' {
+		d.pos++
+		return nil, false, nil
+	}
+	if !first {
+		if c != ',' {
+			return nil, false, d.syntaxErr()
+		}
+		d.pos++
+		d.ws()
+		if d.pos >= len(d.data) {
+			return nil, false, d.syntaxErr()
+		}
+		c = d.data[d.pos]
+	}
+	if c != '"' {
+		return nil, false, d.syntaxErr()
+	}
+	start := d.pos + 1
+	i := start
+	data := d.data
+	for i < len(data) && plainKey[data[i]] {
+		i++
+	}
+	if i < len(data) && data[i] == '"' {
+		key = data[start:i]
+		d.pos = i + 1
+	} else if key, err = d.unquoteSlow(start, i); err != nil {
+		return nil, false, err
+	}
+	d.ws()
+	if d.pos >= len(d.data) || d.data[d.pos] != ':' {
+		return nil, false, d.syntaxErr()
+	}
+	d.pos++
+	d.ws()
+	return key, true, nil
+}
+
+// elem moves to an array's next element; first is true right after the '['.
+// At the closing ']' it returns false.
+func (d *decoder) elem(first bool) (bool, error) {
+	d.ws()
+	if d.pos >= len(d.data) {
+		return false, d.syntaxErr()
+	}
+	c := d.data[d.pos]
+	if c == ']' {
+		d.pos++
+		return false, nil
+	}
+	if !first {
+		if c != ',' {
+			return false, d.syntaxErr()
+		}
+		d.pos++
+		d.ws()
+	}
+	return true, nil
+}
+
+// peek returns the byte at pos, 0 at the end of the input (an error for
+// every caller).
+func (d *decoder) peek() byte {
+	if d.pos < len(d.data) {
+		return d.data[d.pos]
+	}
+	return 0
+}
+
+// plainStr marks the bytes a string may hold as they are: not '"', '\\', a
+// control byte or non-ASCII (which must be checked as UTF-8). plainKey
+// accepts non-ASCII bytes as they are: a key only has to match ASCII field
+// names, and an invalid UTF-8 byte matches none either way.
+var plainStr, plainKey, plainSkip = func() (s, k, sk [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		sk[c] = c != '"' && c != '\\'
+		k[c] = sk[c]
+		s[c] = sk[c] && c < utf8.RuneSelf
+	}
+	return
+}()
+
+// str decodes a string value at pos (the opening quote).
+func (d *decoder) str() (string, error) {
+	data := d.data
+	start := d.pos + 1
+	i := start
+	for i < len(data) {
+		c := data[i]
+		if plainStr[c] {
+			i++
+			continue
+		}
+		if c == '"' {
+			d.pos = i + 1
+			if d.arena != "" {
+				return d.arena[start:i], nil
+			}
+			return string(data[start:i]), nil
+		}
+		if c < utf8.RuneSelf {
+			break // escape or control byte
+		}
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			break
+		}
+		i += size
+	}
+	b, err := d.unquoteSlow(start, i)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// unquoteSlow finishes a string whose content starts at start and whose
+// bytes before i need no work, as encoding/json's unquote does, into
+// st.scratch; pos moves past the closing quote.
+func (d *decoder) unquoteSlow(start, i int) ([]byte, error) {
+	data := d.data
+	b := append(d.st.scratch[:0], data[start:i]...)
+	for {
+		if i >= len(data) {
+			d.pos = i
+			return nil, d.syntaxErr()
+		}
+		c := data[i]
+		switch {
+		case c == '"':
+			d.st.scratch = b
+			d.pos = i + 1
+			return b, nil
+		case c == '\\':
+			if i+1 >= len(data) {
+				d.pos = i + 1
+				return nil, d.syntaxErr()
+			}
+			switch e := data[i+1]; e {
+			case '"', '\\', '/':
+				b = append(b, e)
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r := hex4(data, i+2)
+				if r < 0 {
+					d.pos = i + 2
+					for d.pos < len(data) && d.pos < i+6 && hexVal(data[d.pos]) >= 0 {
+						d.pos++
+					}
+					return nil, d.syntaxErr()
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					// A valid pair with the next escape, else U+FFFD (and
+					// the next escape is read on its own).
+					if i+1 < len(data) && data[i] == '\\' && data[i+1] == 'u' {
+						if r2 := hex4(data, i+2); r2 >= 0 {
+							if dec := utf16.DecodeRune(r, r2); dec != unicode.ReplacementChar {
+								b = utf8.AppendRune(b, dec)
+								i += 6
+								continue
+							}
+						}
+					}
+					r = unicode.ReplacementChar
+				}
+				b = utf8.AppendRune(b, r)
+				continue
+			default:
+				d.pos = i + 1
+				return nil, d.syntaxErr()
+			}
+			i += 2
+		case c < 0x20:
+			d.pos = i
+			return nil, d.syntaxErr()
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(data[i:])
+			b = utf8.AppendRune(b, r) // U+FFFD for an invalid byte
+			i += size
+		}
+	}
+}
+
+func hexVal(c byte) rune {
+	switch {
+	case '0' <= c && c <= '9':
+		return rune(c - '0')
+	case 'a' <= c && c <= 'f':
+		return rune(c - 'a' + 10)
+	case 'A' <= c && c <= 'F':
+		return rune(c - 'A' + 10)
+	}
+	return -1
+}
+
+// hex4 reads 4 hex digits at data[i:], or returns -1.
+func hex4(data []byte, i int) rune {
+	if len(data)-i < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range data[i : i+4] {
+		v := hexVal(c)
+		if v < 0 {
+			return -1
+		}
+		r = r<<4 | v
+	}
+	return r
+}
+
+// number scans a number at pos by JSON's grammar and returns its bytes and
+// whether it is an integer (no fraction, no exponent). The byte after it is
+// the caller's to check.
+func (d *decoder) number() (num []byte, isInt bool, err error) {
+	data := d.data
+	start := d.pos
+	i := start
+	if i < len(data) && data[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(data):
+		d.pos = i
+		return nil, false, d.syntaxErr()
+	case data[i] == '0':
+		i++
+	case '1' <= data[i] && data[i] <= '9':
+		i++
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+		}
+	default:
+		d.pos = i
+		return nil, false, d.syntaxErr()
+	}
+	isInt = true
+	if i < len(data) && data[i] == '.' {
+		isInt = false
+		i++
+		if i >= len(data) || data[i] < '0' || data[i] > '9' {
+			d.pos = i
+			return nil, false, d.syntaxErr()
+		}
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		isInt = false
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		if i >= len(data) || data[i] < '0' || data[i] > '9' {
+			d.pos = i
+			return nil, false, d.syntaxErr()
+		}
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+		}
+	}
+	d.pos = i
+	return data[start:i], isInt, nil
+}
+
+// --- skipping ---
+
+// skip validates and skips one value at pos; depth is the number of
+// containers around it.
+func (d *decoder) skip(depth int) error {
+	data := d.data
+	i := d.pos
+	// kinds of the containers opened inside the skipped value, bit set for
+	// an array; deeper than 128 (hostile or odd input) on the heap.
+	var small [2]uint64
+	kinds := small[:]
+	n := 0
+	for {
+		// A value at i.
+		i = skipWS(data, i)
+		if i >= len(data) {
+			d.pos = i
+			return d.syntaxErr()
+		}
+		switch c := data[i]; c {
+		case '{', '[':
+			n++
+			if depth+n > maxDepth {
+				d.pos = i
+				return &decodeError{"exceeded max depth", i}
+			}
+			if n > 64*len(kinds) {
+				kinds = append(kinds, make([]uint64, maxDepth/64+1-len(kinds))...)
+			}
+			w, bit := (n-1)/64, uint64(1)<<((n-1)%64)
+			i = skipWS(data, i+1)
+			if c == '[' {
+				kinds[w] |= bit
+				if i < len(data) && data[i] == ']' {
+					i++
+					n--
+					break
+				}
+				continue
+			}
+			kinds[w] &^= bit
+			if i < len(data) && data[i] == '}' {
+				i++
+				n--
+				break
+			}
+			var err error
+			if i, err = d.skipKey(i); err != nil {
+				return err
+			}
+			continue
+		case '"':
+			var err error
+			if i, err = d.skipString(i); err != nil {
+				return err
+			}
+		case 't', 'f', 'n':
+			lit := "null"
+			if c == 't' {
+				lit = "true"
+			} else if c == 'f' {
+				lit = "false"
+			}
+			d.pos = i
+			if err := d.literal(lit); err != nil {
+				return err
+			}
+			i = d.pos
+		default:
+			d.pos = i
+			if _, _, err := d.number(); err != nil {
+				return err
+			}
+			i = d.pos
+		}
+		// After a value: close containers until one continues.
+		for {
+			if n == 0 {
+				d.pos = i
+				return nil
+			}
+			i = skipWS(data, i)
+			if i >= len(data) {
+				d.pos = i
+				return d.syntaxErr()
+			}
+			c := data[i]
+			isArray := kinds[(n-1)/64]&(uint64(1)<<((n-1)%64)) != 0
+			if c == ',' {
+				i++
+				if !isArray {
+					var err error
+					if i, err = d.skipKey(skipWS(data, i)); err != nil {
+						return err
+					}
+				}
+				break
+			}
+			if isArray && c == ']' || !isArray && c == '}' {
+				i++
+				n--
+				continue
+			}
+			d.pos = i
+			return d.syntaxErr()
+		}
+	}
+}
+
+// skipKey skips a key at i and the colon after it.
+func (d *decoder) skipKey(i int) (int, error) {
+	data := d.data
+	if i >= len(data) || data[i] != '"' {
+		d.pos = i
+		return 0, d.syntaxErr()
+	}
+	i, err := d.skipString(i)
+	if err != nil {
+		return 0, err
+	}
+	i = skipWS(data, i)
+	if i >= len(data) || data[i] != ':' {
+		d.pos = i
+		return 0, d.syntaxErr()
+	}
+	return i + 1, nil
+}
+
+// skipString validates the string at i (the opening quote) and returns the
+// index after it.
+func (d *decoder) skipString(i int) (int, error) {
+	data := d.data
+	i++
+	for {
+		for i < len(data) && plainSkip[data[i]] {
+			i++
+		}
+		if i >= len(data) {
+			d.pos = i
+			return 0, d.syntaxErr()
+		}
+		switch data[i] {
+		case '"':
+			return i + 1, nil
+		case '\\':
+			if i+1 >= len(data) {
+				d.pos = i + 1
+				return 0, d.syntaxErr()
+			}
+			switch data[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if hex4(data, i+2) < 0 {
+					d.pos = i + 2
+					for d.pos < len(data) && d.pos < i+6 && hexVal(data[d.pos]) >= 0 {
+						d.pos++
+					}
+					return 0, d.syntaxErr()
+				}
+				i += 6
+			default:
+				d.pos = i + 1
+				return 0, d.syntaxErr()
+			}
+		default: // a control byte
+			d.pos = i
+			return 0, d.syntaxErr()
+		}
+	}
+}
+
+// --- typed values ---
+
+func (d *decoder) strField(p *string) error {
+	switch d.peek() {
+	case '"':
+		s, err := d.str()
+		if err != nil {
+			return err
+		}
+		*p = s
+		return nil
+	case 'n':
+		return d.literal("null") // leaves a string as it is
+	}
+	return d.valueTypeErr("string")
+}
+
+// valueTypeErr: the value at pos does not fit the field. If it is not
+// valid JSON either, that is the error (refused alike).
+func (d *decoder) valueTypeErr(want string) error {
+	switch d.peek() {
+	case '{', '[', '"', 't', 'f', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return d.typeErr("JSON value into " + want)
+	}
+	return d.syntaxErr()
+}
+
+// integer reads an integer value into the range [-1<<(bits-1), 1<<(bits-1)-1]
+// as strconv.ParseInt and reflect's OverflowInt decide. ok is false for null.
+func (d *decoder) integer(bits uint) (v int64, ok bool, err error) {
+	c := d.peek()
+	if c == 'n' {
+		return 0, false, d.literal("null")
+	}
+	if c != '-' && (c < '0' || c > '9') {
+		return 0, false, d.valueTypeErr("integer")
+	}
+	start := d.pos
+	num, isInt, err := d.number()
+	if err != nil {
+		return 0, false, err
+	}
+	if !isInt {
+		d.pos = start
+		return 0, false, d.typeErr("number " + string(num) + " into integer")
+	}
+	neg := num[0] == '-'
+	digits := num
+	if neg {
+		digits = num[1:]
+	}
+	limit := uint64(1)<<(bits-1) - 1
+	if neg {
+		limit++
+	}
+	var u uint64
+	for _, c := range digits {
+		if u > limit/10 {
+			d.pos = start
+			return 0, false, d.typeErr("number " + string(num) + " (out of range)")
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	if u > limit {
+		d.pos = start
+		return 0, false, d.typeErr("number " + string(num) + " (out of range)")
+	}
+	if neg {
+		return -int64(u), true, nil
+	}
+	return int64(u), true, nil
+}
+
+func (d *decoder) int64Field(p *int64) error {
+	v, ok, err := d.integer(64)
+	if ok {
+		*p = v
+	}
+	return err
+}
+
+func (d *decoder) int8Field(p *int8) error {
+	v, ok, err := d.integer(8)
+	if ok {
+		*p = int8(v)
+	}
+	return err
+}
+
+// int8Ptr: null sets nil; a number is stored where the pointer points,
+// allocating it (from the pool) if nil.
+func (d *decoder) int8Ptr(p **int8) error {
+	v, ok, err := d.integer(8)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		*p = nil
+		return nil
+	}
+	if *p == nil {
+		*p = d.st.int8s.new()
+	}
+	**p = int8(v)
+	return nil
+}
+
+func (d *decoder) int64Ptr(p **int64) error {
+	v, ok, err := d.integer(64)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		*p = nil
+		return nil
+	}
+	if *p == nil {
+		*p = d.st.int64s.new()
+	}
+	**p = v
+	return nil
+}
+
+func (d *decoder) floatField(p *float64) error {
+	c := d.peek()
+	if c == 'n' {
+		return d.literal("null")
+	}
+	if c != '-' && (c < '0' || c > '9') {
+		return d.valueTypeErr("number")
+	}
+	start := d.pos
+	num, _, err := d.number()
+	if err != nil {
+		return err
+	}
+	var s string
+	if d.arena != "" {
+		s = d.arena[start:d.pos]
+	} else {
+		s = string(num)
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		d.pos = start
+		return d.typeErr("number " + s + " (out of range)")
+	}
+	*p = f
+	return nil
+}
+
+// raw stores the bytes of the value at pos, as json.RawMessage does (null
+// is the bytes "null").
+func (d *decoder) raw(p *json.RawMessage, depth int) error {
+	start := d.pos
+	if err := d.skip(depth); err != nil {
+		return err
+	}
+	if d.arena != "" {
+		s := d.arena[start:d.pos]
+		*p = unsafe.Slice(unsafe.StringData(s), len(s))[:len(s):len(s)]
+	} else {
+		*p = append((*p)[:0], d.data[start:d.pos]...)
+	}
+	return nil
+}
+
+// arrayStart: at a slice field's value. It returns false for null (the
+// slice is then nil) and an error for anything but an array or null.
+func (d *decoder) arrayStart() (bool, error) {
+	switch d.peek() {
+	case '[':
+		d.pos++
+		return true, nil
+	case 'n':
+		return false, d.literal("null")
+	}
+	return false, d.valueTypeErr("array")
+}
+
+// objectStart: at a struct (or pointer to struct) field's value. It returns
+// false for null and an error for anything but an object or null.
+func (d *decoder) objectStart() (bool, error) {
+	switch d.peek() {
+	case '{':
+		d.pos++
+		return true, nil
+	case 'n':
+		return false, d.literal("null")
+	}
+	return false, d.valueTypeErr("object")
+}
+
+// slot returns s with room for element i as encoding/json's array decoding
+// makes it: within the capacity the element is reused as it is (a stale
+// one from an earlier array under a repeated key included), beyond it the
+// slice grows.
+func slot[T any](p *objPool[T], s []T, i int) []T {
+	if i < len(s) {
+		return s
+	}
+	if i < cap(s) {
+		return s[:i+1]
+	}
+	return p.grow(s[:cap(s)])
+}
+
+// endArray: encoding/json keeps the first n elements, and an empty array is
+// a new empty slice (the backing array is dropped).
+func endArray[T any](s []T, n int) []T {
+	if n == 0 {
+		return make([]T, 0)
+	}
+	return s[:n]
+}
+
+func (d *decoder) strs(p *[]string) error {
+	ok, err := d.arrayStart()
+	if !ok {
+		if err == nil {
+			*p = nil
+		}
+		return err
+	}
+	s := *p
+	i := 0
+	for first := true; ; first = false {
+		more, err := d.elem(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		s = slot(&d.st.strs, s, i)
+		if err := d.strField(&s[i]); err != nil {
+			return err
+		}
+		i++
+	}
+	*p = endArray(s, i)
+	return nil
+}
+
+func (d *decoder) int8s(p *[]int8) error {
+	ok, err := d.arrayStart()
+	if !ok {
+		if err == nil {
+			*p = nil
+		}
+		return err
+	}
+	s := *p
+	i := 0
+	for first := true; ; first = false {
+		more, err := d.elem(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		s = slot(&d.st.int8s, s, i)
+		if err := d.int8Field(&s[i]); err != nil {
+			return err
+		}
+		i++
+	}
+	*p = endArray(s, i)
+	return nil
+}
+
+// --- key matching ---
+
+// foldIndex returns the index of the name in names (upper-case ASCII) that
+// key matches as encoding/json's foldName does, or -1. Only called when no
+// name matched exactly.
+func foldIndex(key []byte, names []string, maxLen int) int {
+	// Each rune folds to at least one byte, and a name is at most maxLen
+	// ASCII bytes of at most 4 bytes of input each.
+	if len(key) > 4*maxLen {
+		return -1
+	}
+	var arr [64]byte
+	f := arr[:0]
+	for i := 0; i < len(key); {
+		if len(f) > maxLen {
+			return -1
+		}
+		if c := key[i]; c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			f = append(f, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(key[i:])
+		f = utf8.AppendRune(f, foldRune(r))
+		i += n
+	}
+	for j, name := range names {
+		if string(f) == name {
+			return j
+		}
+	}
+	return -1
+}
+
+// foldRune is encoding/json's: the smallest rune of r's fold set.
+func foldRune(r rune) rune {
+	for {
+		r2 := unicode.SimpleFold(r)
+		if r2 <= r {
+			return r2
+		}
+		r = r2
+	}
+}
+
+// fields holds a struct's JSON keys, upper-cased for foldIndex.
+type fields struct {
+	folded  []string
+	maxLen  int
+	lengths uint64 // bit n set: a key of n bytes
+}
+
+func newFields(keys ...string) fields {
+	f := fields{}
+	for _, k := range keys {
+		b := []byte(k)
+		for i, c := range b {
+			if 'a' <= c && c <= 'z' {
+				b[i] = c - ('a' - 'A')
+			}
+		}
+		f.folded = append(f.folded, string(b))
+		f.maxLen = max(f.maxLen, len(k))
+		f.lengths |= 1 << len(k)
+	}
+	return f
+}
+
+// fold returns the field index of key (1-based, as the exact switches), 0
+// for a key the struct does not have.
+func (f *fields) fold(key []byte) int {
+	// Most keys are fields the bidder skips: an ASCII key folds to as many
+	// bytes, so one of a length no field has matches none.
+	if n := len(key); n < 64 && f.lengths&(1<<n) == 0 {
+		ascii := true
+		for _, c := range key {
+			if c >= utf8.RuneSelf {
+				ascii = false
+				break
+			}
+		}
+		if ascii {
+			return 0
+		}
+	}
+	return foldIndex(key, f.folded, f.maxLen) + 1
+}
+
+// --- the request ---
+
+var (
+	requestFields = newFields("id", "imp", "site", "app", "device", "user", "at", "tmax", "bcat", "badv", "regs")
+	impFields     = newFields("id", "banner", "native", "bidfloor", "bidfloorcur", "secure")
+	bannerFields  = newFields("format", "w", "h")
+	formatFields  = newFields("w", "h")
+	nativeFields  = newFields("request")
+	siteFields    = newFields("domain", "cat", "page")
+	appFields     = newFields("bundle", "cat")
+	deviceFields  = newFields("geo", "lmt", "devicetype", "os", "ifa")
+	geoFields     = newFields("country", "region", "utcoffset")
+	userFields    = newFields("id", "buyeruid", "geo", "consent", "eids", "ext")
+	eidFields     = newFields("source", "uids")
+	uidFields     = newFields("id")
+	regsFields    = newFields("coppa", "gdpr", "us_privacy", "gpp", "gpp_sid", "ext")
+)
+
+// request decodes the top-level object at pos into st.req.
+func (d *decoder) request() error {
+	const depth = 1
+	d.pos++
+	req := &d.st.req
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		var f int
+		switch string(k) {
+		case "id":
+			f = 1
+		case "imp":
+			f = 2
+		case "site":
+			f = 3
+		case "app":
+			f = 4
+		case "device":
+			f = 5
+		case "user":
+			f = 6
+		case "at":
+			f = 7
+		case "tmax":
+			f = 8
+		case "bcat":
+			f = 9
+		case "badv":
+			f = 10
+		case "regs":
+			f = 11
+		default:
+			f = requestFields.fold(k)
+		}
+		switch f {
+		case 1:
+			err = d.strField(&req.ID)
+		case 2:
+			err = d.imps(depth)
+		case 3:
+			err = d.site(depth)
+		case 4:
+			err = d.app(depth)
+		case 5:
+			err = d.device(depth)
+		case 6:
+			err = d.user(depth)
+		case 7:
+			err = d.int64Field(&req.AT)
+		case 8:
+			err = d.int64Field(&req.TMax)
+		case 9:
+			err = d.strs(&req.BCat)
+		case 10:
+			err = d.strs(&req.BAdv)
+		case 11:
+			err = d.regs(depth)
+		default:
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *decoder) imps(depth int) error {
+	req := &d.st.req
+	ok, err := d.arrayStart()
+	if !ok {
+		if err == nil {
+			req.Imp = nil
+		}
+		return err
+	}
+	s := req.Imp
+	i := 0
+	for first := true; ; first = false {
+		more, err := d.elem(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		s = slot(&d.st.imps, s, i)
+		ok, err := d.objectStart()
+		if ok {
+			err = d.imp(&s[i], depth+2)
+		}
+		if err != nil {
+			return err
+		}
+		i++
+	}
+	req.Imp = endArray(s, i)
+	return nil
+}
+
+// imp decodes the members of an imp object (after its '{'); depth counts
+// the object.
+func (d *decoder) imp(imp *openrtb2.Imp, depth int) error {
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		var f int
+		switch string(k) {
+		case "id":
+			f = 1
+		case "banner":
+			f = 2
+		case "native":
+			f = 3
+		case "bidfloor":
+			f = 4
+		case "bidfloorcur":
+			f = 5
+		case "secure":
+			f = 6
+		default:
+			f = impFields.fold(k)
+		}
+		switch f {
+		case 1:
+			err = d.strField(&imp.ID)
+		case 2:
+			var ok bool
+			if ok, err = d.objectStart(); ok {
+				if imp.Banner == nil {
+					imp.Banner = d.st.banners.new()
+				}
+				err = d.banner(imp.Banner, depth+1)
+			} else if err == nil {
+				imp.Banner = nil
+			}
+		case 3:
+			var ok bool
+			if ok, err = d.objectStart(); ok {
+				if imp.Native == nil {
+					imp.Native = d.st.natives.new()
+				}
+				err = d.native(imp.Native, depth+1)
+			} else if err == nil {
+				imp.Native = nil
+			}
+		case 4:
+			err = d.floatField(&imp.BidFloor)
+		case 5:
+			err = d.strField(&imp.BidFloorCur)
+		case 6:
+			err = d.int8Ptr(&imp.Secure)
+		default:
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *decoder) banner(b *openrtb2.Banner, depth int) error {
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		var f int
+		switch string(k) {
+		case "format":
+			f = 1
+		case "w":
+			f = 2
+		case "h":
+			f = 3
+		default:
+			f = bannerFields.fold(k)
+		}
+		switch f {
+		case 1:
+			err = d.formats(&b.Format, depth)
+		case 2:
+			err = d.int64Ptr(&b.W)
+		case 3:
+			err = d.int64Ptr(&b.H)
+		default:
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *decoder) formats(p *[]openrtb2.Format, depth int) error {
+	ok, err := d.arrayStart()
+	if !ok {
+		if err == nil {
+			*p = nil
+		}
+		return err
+	}
+	s := *p
+	i := 0
+	for first := true; ; first = false {
+		more, err := d.elem(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		s = slot(&d.st.formats, s, i)
+		ok, err := d.objectStart()
+		if ok {
+			err = d.format(&s[i], depth+2)
+		}
+		if err != nil {
+			return err
+		}
+		i++
+	}
+	*p = endArray(s, i)
+	return nil
+}
+
+func (d *decoder) format(fm *openrtb2.Format, depth int) error {
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		var f int
+		switch string(k) {
+		case "w":
+			f = 1
+		case "h":
+			f = 2
+		default:
+			f = formatFields.fold(k)
+		}
+		switch f {
+		case 1:
+			err = d.int64Field(&fm.W)
+		case 2:
+			err = d.int64Field(&fm.H)
+		default:
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *decoder) native(n *openrtb2.Native, depth int) error {
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		f := 0
+		if string(k) == "request" {
+			f = 1
+		} else {
+			f = nativeFields.fold(k)
+		}
+		if f == 1 {
+			err = d.strField(&n.Request)
+		} else {
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *decoder) site(depth int) error {
+	req, st := &d.st.req, d.st
+	ok, err := d.objectStart()
+	if !ok {
+		if err == nil {
+			req.Site = nil
+		}
+		return err
+	}
+	if req.Site == nil {
+		st.site = openrtb2.Site{}
+		req.Site = &st.site
+	}
+	s := req.Site
+	depth++
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		var f int
+		switch string(k) {
+		case "domain":
+			f = 1
+		case "cat":
+			f = 2
+		case "page":
+			f = 3
+		default:
+			f = siteFields.fold(k)
+		}
+		switch f {
+		case 1:
+			err = d.strField(&s.Domain)
+		case 2:
+			err = d.strs(&s.Cat)
+		case 3:
+			err = d.strField(&s.Page)
+		default:
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *decoder) app(depth int) error {
+	req, st := &d.st.req, d.st
+	ok, err := d.objectStart()
+	if !ok {
+		if err == nil {
+			req.App = nil
+		}
+		return err
+	}
+	if req.App == nil {
+		st.app = openrtb2.App{}
+		req.App = &st.app
+	}
+	a := req.App
+	depth++
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		var f int
+		switch string(k) {
+		case "bundle":
+			f = 1
+		case "cat":
+			f = 2
+		default:
+			f = appFields.fold(k)
+		}
+		switch f {
+		case 1:
+			err = d.strField(&a.Bundle)
+		case 2:
+			err = d.strs(&a.Cat)
+		default:
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *decoder) device(depth int) error {
+	req, st := &d.st.req, d.st
+	ok, err := d.objectStart()
+	if !ok {
+		if err == nil {
+			req.Device = nil
+		}
+		return err
+	}
+	if req.Device == nil {
+		st.device = openrtb2.Device{}
+		req.Device = &st.device
+	}
+	dev := req.Device
+	depth++
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		var f int
+		switch string(k) {
+		case "geo":
+			f = 1
+		case "lmt":
+			f = 2
+		case "devicetype":
+			f = 3
+		case "os":
+			f = 4
+		case "ifa":
+			f = 5
+		default:
+			f = deviceFields.fold(k)
+		}
+		switch f {
+		case 1:
+			err = d.geo(&dev.Geo, &st.deviceGeo, depth)
+		case 2:
+			err = d.int8Ptr(&dev.Lmt)
+		case 3:
+			var v int64
+			var ok bool
+			if v, ok, err = d.integer(8); ok {
+				dev.DeviceType = adcom1.DeviceType(v)
+			}
+		case 4:
+			err = d.strField(&dev.OS)
+		case 5:
+			err = d.strField(&dev.IFA)
+		default:
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// geo decodes a geo object into *p, which is nil or pool (a geo is
+// pointed to by one field only, so a fresh one reuses it zeroed).
+func (d *decoder) geo(p **openrtb2.Geo, pool *openrtb2.Geo, depth int) error {
+	ok, err := d.objectStart()
+	if !ok {
+		if err == nil {
+			*p = nil
+		}
+		return err
+	}
+	if *p == nil {
+		*pool = openrtb2.Geo{}
+		*p = pool
+	}
+	g := *p
+	depth++
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		var f int
+		switch string(k) {
+		case "country":
+			f = 1
+		case "region":
+			f = 2
+		case "utcoffset":
+			f = 3
+		default:
+			f = geoFields.fold(k)
+		}
+		switch f {
+		case 1:
+			err = d.strField(&g.Country)
+		case 2:
+			err = d.strField(&g.Region)
+		case 3:
+			err = d.int64Field(&g.UTCOffset)
+		default:
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *decoder) user(depth int) error {
+	req, st := &d.st.req, d.st
+	ok, err := d.objectStart()
+	if !ok {
+		if err == nil {
+			req.User = nil
+		}
+		return err
+	}
+	if req.User == nil {
+		st.user = openrtb2.User{}
+		req.User = &st.user
+	}
+	u := req.User
+	depth++
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		var f int
+		switch string(k) {
+		case "id":
+			f = 1
+		case "buyeruid":
+			f = 2
+		case "geo":
+			f = 3
+		case "consent":
+			f = 4
+		case "eids":
+			f = 5
+		case "ext":
+			f = 6
+		default:
+			f = userFields.fold(k)
+		}
+		switch f {
+		case 1:
+			err = d.strField(&u.ID)
+		case 2:
+			err = d.strField(&u.BuyerUID)
+		case 3:
+			err = d.geo(&u.Geo, &st.userGeo, depth)
+		case 4:
+			err = d.strField(&u.Consent)
+		case 5:
+			err = d.eids(&u.EIDs, depth)
+		case 6:
+			err = d.raw(&u.Ext, depth)
+		default:
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *decoder) eids(p *[]openrtb2.EID, depth int) error {
+	ok, err := d.arrayStart()
+	if !ok {
+		if err == nil {
+			*p = nil
+		}
+		return err
+	}
+	s := *p
+	i := 0
+	for first := true; ; first = false {
+		more, err := d.elem(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		s = slot(&d.st.eids, s, i)
+		ok, err := d.objectStart()
+		if ok {
+			err = d.eid(&s[i], depth+2)
+		}
+		if err != nil {
+			return err
+		}
+		i++
+	}
+	*p = endArray(s, i)
+	return nil
+}
+
+func (d *decoder) eid(e *openrtb2.EID, depth int) error {
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		var f int
+		switch string(k) {
+		case "source":
+			f = 1
+		case "uids":
+			f = 2
+		default:
+			f = eidFields.fold(k)
+		}
+		switch f {
+		case 1:
+			err = d.strField(&e.Source)
+		case 2:
+			err = d.uids(&e.UIDs, depth)
+		default:
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *decoder) uids(p *[]openrtb2.UID, depth int) error {
+	ok, err := d.arrayStart()
+	if !ok {
+		if err == nil {
+			*p = nil
+		}
+		return err
+	}
+	s := *p
+	i := 0
+	for first := true; ; first = false {
+		more, err := d.elem(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		s = slot(&d.st.uids, s, i)
+		ok, err := d.objectStart()
+		if ok {
+			err = d.uid(&s[i], depth+2)
+		}
+		if err != nil {
+			return err
+		}
+		i++
+	}
+	*p = endArray(s, i)
+	return nil
+}
+
+func (d *decoder) uid(u *openrtb2.UID, depth int) error {
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		f := 0
+		if string(k) == "id" {
+			f = 1
+		} else {
+			f = uidFields.fold(k)
+		}
+		if f == 1 {
+			err = d.strField(&u.ID)
+		} else {
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (d *decoder) regs(depth int) error {
+	req, st := &d.st.req, d.st
+	ok, err := d.objectStart()
+	if !ok {
+		if err == nil {
+			req.Regs = nil
+		}
+		return err
+	}
+	if req.Regs == nil {
+		st.regs = openrtb2.Regs{}
+		req.Regs = &st.regs
+	}
+	r := req.Regs
+	depth++
+	for first := true; ; first = false {
+		k, more, err := d.key(first)
+		if !more {
+			return err
+		}
+		var f int
+		switch string(k) {
+		case "coppa":
+			f = 1
+		case "gdpr":
+			f = 2
+		case "us_privacy":
+			f = 3
+		case "gpp":
+			f = 4
+		case "gpp_sid":
+			f = 5
+		case "ext":
+			f = 6
+		default:
+			f = regsFields.fold(k)
+		}
+		switch f {
+		case 1:
+			err = d.int8Field(&r.COPPA)
+		case 2:
+			err = d.int8Ptr(&r.GDPR)
+		case 3:
+			err = d.strField(&r.USPrivacy)
+		case 4:
+			err = d.strField(&r.GPP)
+		case 5:
+			err = d.int8s(&r.GPPSID)
+		case 6:
+			err = d.raw(&r.Ext, depth)
+		default:
+			err = d.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
