@@ -1,8 +1,10 @@
 package bidder
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode"
 	"unicode/utf16"
@@ -125,14 +127,10 @@ func (d *decoder) decode() error {
 
 // ws skips JSON whitespace.
 func (d *decoder) ws() {
-	for d.pos < len(d.data) {
-		switch d.data[d.pos] {
-		case ' ', '\n', '\r', '\t':
-			d.pos++
-		default:
-			return
-		}
+	if d.pos < len(d.data) && d.data[d.pos] > ' ' {
+		return
 	}
+	d.pos = skipWS(d.data, d.pos)
 }
 
 func skipWS(data []byte, i int) int {
@@ -143,6 +141,43 @@ func skipWS(data []byte, i int) int {
 		default:
 			return i
 		}
+	}
+	return i
+}
+
+// The string scanners look at 8 bytes at a time: special returns, per
+// byte, 0x80 where a byte is '"', '\\' or a control byte (and maybe at
+// bytes above the first such one, which the callers never look at).
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+func special(x uint64) uint64 {
+	q := x ^ ('"' * ones)
+	b := x ^ ('\\' * ones)
+	return ((q-ones)&^q | (b-ones)&^b | (x-0x20*ones)&^x) & highs
+}
+
+// plainRun returns the index of the first byte at or after i that is '"',
+// '\\', a control byte, or (if ascii) non-ASCII.
+func plainRun(data []byte, i int, ascii bool) int {
+	for ; i+8 <= len(data); i += 8 {
+		x := binary.LittleEndian.Uint64(data[i:])
+		t := special(x)
+		if ascii {
+			t |= x & highs
+		}
+		if t != 0 {
+			return i + bits.TrailingZeros64(t)/8
+		}
+	}
+	tab := &plainSkip
+	if ascii {
+		tab = &plainStr
+	}
+	for i < len(data) && tab[data[i]] {
+		i++
 	}
 	return i
 }
@@ -163,47 +198,62 @@ func (d *decoder) literal(lit string) error {
 // after the '{'. At the closing '}' it returns more == false. A key with
 // escapes is unescaped into st.scratch, valid until the next string.
 func (d *decoder) key(first bool) (key []byte, more bool, err error) {
-	d.ws()
-	if d.pos >= len(d.data) {
+	data := d.data
+	i := d.pos
+	if i >= len(data) || data[i] <= ' ' {
+		i = skipWS(data, i)
+	}
+	if i >= len(data) {
+		d.pos = i
 		return nil, false, d.syntaxErr()
 	}
-	c := d.data[d.pos]
+	c := data[i]
 	if c == '}' {
-		d.pos++
+		d.pos = i + 1
 		return nil, false, nil
 	}
 	if !first {
 		if c != ',' {
+			d.pos = i
 			return nil, false, d.syntaxErr()
 		}
-		d.pos++
-		d.ws()
-		if d.pos >= len(d.data) {
+		i++
+		if i >= len(data) || data[i] <= ' ' {
+			i = skipWS(data, i)
+		}
+		if i >= len(data) {
+			d.pos = i
 			return nil, false, d.syntaxErr()
 		}
-		c = d.data[d.pos]
+		c = data[i]
 	}
 	if c != '"' {
+		d.pos = i
 		return nil, false, d.syntaxErr()
 	}
-	start := d.pos + 1
-	i := start
-	data := d.data
-	for i < len(data) && plainKey[data[i]] {
-		i++
-	}
+	start := i + 1
+	i = plainRun(data, start, false)
 	if i < len(data) && data[i] == '"' {
 		key = data[start:i]
-		d.pos = i + 1
-	} else if key, err = d.unquoteSlow(start, i); err != nil {
-		return nil, false, err
+		i++
+	} else {
+		if key, err = d.unquoteSlow(start, i); err != nil {
+			return nil, false, err
+		}
+		i = d.pos
 	}
-	d.ws()
-	if d.pos >= len(d.data) || d.data[d.pos] != ':' {
-		return nil, false, d.syntaxErr()
+	if i >= len(data) || data[i] != ':' {
+		i = skipWS(data, i)
+		if i >= len(data) || data[i] != ':' {
+			d.pos = i
+			return nil, false, d.syntaxErr()
+		}
 	}
-	d.pos++
-	d.ws()
+	i++
+	if i >= len(data) || data[i] <= ' ' {
+		i = skipWS(data, i)
+	}
+	d.pos = i
 	return key, true, nil
 }
 
@@ -238,14 +288,14 @@ func (d *decoder) peek() byte {
 	return 0
 }
 
-// plainStr marks the bytes a string may hold as they are: not '"', '\\', a
-// control byte or non-ASCII (which must be checked as UTF-8). plainKey
-// accepts non-ASCII bytes as they are: a key only has to match ASCII field
-// names, and an invalid UTF-8 byte matches none either way.
-var plainStr, plainKey, plainSkip = func() (s, k, sk [256]bool) {
+// plainStr marks the bytes a read string holds as they are: not '"',
+// '\\', a control byte or non-ASCII (which must be checked as UTF-8).
+// plainSkip accepts non-ASCII bytes: a skipped string or a key is not
+// unquoted (a key only has to match ASCII field names, and an invalid UTF-8
+// byte, like the U+FFFD it would become, matches none).
+var plainStr, plainSkip = func() (s, sk [256]bool) {
 	for c := 0x20; c < 256; c++ {
 		sk[c] = c != '"' && c != '\\'
-		k[c] = sk[c]
 		s[c] = sk[c] && c < utf8.RuneSelf
 	}
 	return
@@ -256,12 +306,12 @@ func (d *decoder) str() (string, error) {
 	data := d.data
 	start := d.pos + 1
 	i := start
-	for i < len(data) {
-		c := data[i]
-		if plainStr[c] {
-			i++
-			continue
+	for {
+		i = plainRun(data, i, true)
+		if i >= len(data) {
+			break
 		}
+		c := data[i]
 		if c == '"' {
 			d.pos = i + 1
 			if d.arena != "" {
@@ -393,135 +443,190 @@ func hex4(data []byte, i int) rune {
 	return r
 }
 
-// number scans a number at pos by JSON's grammar and returns its bytes and
-// whether it is an integer (no fraction, no exponent). The byte after it is
-// the caller's to check.
-func (d *decoder) number() (num []byte, isInt bool, err error) {
-	data := d.data
-	start := d.pos
-	i := start
+// --- skipping ---
+
+// The scanners below return the index after what they scanned, or ^i (a
+// negative number) for a syntax error at i.
+
+// scanString scans a string's content from i (after the opening quote) to
+// after the closing quote, validating escapes.
+func scanString(data []byte, i int) int {
+	for {
+		i = plainRun(data, i, false)
+		if i >= len(data) {
+			return ^i
+		}
+		switch data[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			if i+1 >= len(data) {
+				return ^(i + 1)
+			}
+			switch data[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				for k := i + 2; k < i+6; k++ {
+					if k >= len(data) || hexVal(data[k]) < 0 {
+						return ^k
+					}
+				}
+				i += 6
+			default:
+				return ^(i + 1)
+			}
+		default: // a control byte
+			return ^i
+		}
+	}
+}
+
+// scanNumber scans a number at i by JSON's grammar.
+func scanNumber(data []byte, i int) int {
 	if i < len(data) && data[i] == '-' {
 		i++
 	}
-	switch {
-	case i >= len(data):
-		d.pos = i
-		return nil, false, d.syntaxErr()
-	case data[i] == '0':
+	if i >= len(data) {
+		return ^i
+	}
+	if c := data[i]; c == '0' {
 		i++
-	case '1' <= data[i] && data[i] <= '9':
+	} else if '1' <= c && c <= '9' {
 		i++
 		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
 			i++
 		}
-	default:
-		d.pos = i
-		return nil, false, d.syntaxErr()
+	} else {
+		return ^i
 	}
-	isInt = true
 	if i < len(data) && data[i] == '.' {
-		isInt = false
 		i++
 		if i >= len(data) || data[i] < '0' || data[i] > '9' {
-			d.pos = i
-			return nil, false, d.syntaxErr()
+			return ^i
 		}
 		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
 			i++
 		}
 	}
 	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
-		isInt = false
 		i++
 		if i < len(data) && (data[i] == '+' || data[i] == '-') {
 			i++
 		}
 		if i >= len(data) || data[i] < '0' || data[i] > '9' {
-			d.pos = i
-			return nil, false, d.syntaxErr()
+			return ^i
 		}
 		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
 			i++
 		}
 	}
-	d.pos = i
-	return data[start:i], isInt, nil
+	return i
 }
 
-// --- skipping ---
+// scanLiteral scans true, false or null at i.
+func scanLiteral(data []byte, i int) int {
+	lit := "null"
+	switch data[i] {
+	case 't':
+		lit = "true"
+	case 'f':
+		lit = "false"
+	}
+	for k := 0; k < len(lit); k++ {
+		if i+k >= len(data) || data[i+k] != lit[k] {
+			return ^(i + k)
+		}
+	}
+	return i + len(lit)
+}
+
+// scanKey scans an object key at i (after optional whitespace) and the
+// colon after it, and the whitespace after that.
+func scanKey(data []byte, i int) int {
+	if i < len(data) && data[i] <= ' ' {
+		i = skipWS(data, i)
+	}
+	if i >= len(data) || data[i] != '"' {
+		return ^i
+	}
+	if i = scanString(data, i+1); i < 0 {
+		return i
+	}
+	if i < len(data) && data[i] <= ' ' {
+		i = skipWS(data, i)
+	}
+	if i >= len(data) || data[i] != ':' {
+		return ^i
+	}
+	return i + 1
+}
 
 // skip validates and skips one value at pos; depth is the number of
 // containers around it.
 func (d *decoder) skip(depth int) error {
 	data := d.data
 	i := d.pos
-	// kinds of the containers opened inside the skipped value, bit set for
+	// Kinds of the containers opened inside the skipped value, bit set for
 	// an array; deeper than 128 (hostile or odd input) on the heap.
 	var small [2]uint64
 	kinds := small[:]
 	n := 0
+	inArray := false // the innermost open container is an array
 	for {
 		// A value at i.
-		i = skipWS(data, i)
+		if i < len(data) && data[i] <= ' ' {
+			i = skipWS(data, i)
+		}
 		if i >= len(data) {
-			d.pos = i
-			return d.syntaxErr()
+			return d.errAt(i)
 		}
 		switch c := data[i]; c {
+		case '"':
+			i = scanString(data, i+1)
 		case '{', '[':
 			n++
 			if depth+n > maxDepth {
-				d.pos = i
 				return &decodeError{"exceeded max depth", i}
 			}
 			if n > 64*len(kinds) {
 				kinds = append(kinds, make([]uint64, maxDepth/64+1-len(kinds))...)
 			}
 			w, bit := (n-1)/64, uint64(1)<<((n-1)%64)
-			i = skipWS(data, i+1)
+			i++
+			if i < len(data) && data[i] <= ' ' {
+				i = skipWS(data, i)
+			}
 			if c == '[' {
 				kinds[w] |= bit
+				inArray = true
 				if i < len(data) && data[i] == ']' {
 					i++
 					n--
+					inArray = n > 0 && kinds[(n-1)/64]&(uint64(1)<<((n-1)%64)) != 0
 					break
 				}
 				continue
 			}
 			kinds[w] &^= bit
+			inArray = false
 			if i < len(data) && data[i] == '}' {
 				i++
 				n--
+				inArray = n > 0 && kinds[(n-1)/64]&(uint64(1)<<((n-1)%64)) != 0
 				break
 			}
-			var err error
-			if i, err = d.skipKey(i); err != nil {
-				return err
+			if i = scanKey(data, i); i < 0 {
+				return d.errAt(^i)
 			}
 			continue
-		case '"':
-			var err error
-			if i, err = d.skipString(i); err != nil {
-				return err
-			}
 		case 't', 'f', 'n':
-			lit := "null"
-			if c == 't' {
-				lit = "true"
-			} else if c == 'f' {
-				lit = "false"
-			}
-			d.pos = i
-			if err := d.literal(lit); err != nil {
-				return err
-			}
-			i = d.pos
+			i = scanLiteral(data, i)
 		default:
-			d.pos = i
-			if _, _, err := d.number(); err != nil {
-				return err
-			}
-			i = d.pos
+			i = scanNumber(data, i)
+		}
+		if i < 0 {
+			return d.errAt(^i)
 		}
 		// After a value: close containers until one continues.
 		for {
@@ -529,95 +634,38 @@ func (d *decoder) skip(depth int) error {
 				d.pos = i
 				return nil
 			}
-			i = skipWS(data, i)
+			if i < len(data) && data[i] <= ' ' {
+				i = skipWS(data, i)
+			}
 			if i >= len(data) {
-				d.pos = i
-				return d.syntaxErr()
+				return d.errAt(i)
 			}
 			c := data[i]
-			isArray := kinds[(n-1)/64]&(uint64(1)<<((n-1)%64)) != 0
+			i++
 			if c == ',' {
-				i++
-				if !isArray {
-					var err error
-					if i, err = d.skipKey(skipWS(data, i)); err != nil {
-						return err
+				if !inArray {
+					if i = scanKey(data, i); i < 0 {
+						return d.errAt(^i)
 					}
 				}
 				break
 			}
-			if isArray && c == ']' || !isArray && c == '}' {
-				i++
+			if inArray && c == ']' || !inArray && c == '}' {
 				n--
+				if n > 0 {
+					inArray = kinds[(n-1)/64]&(uint64(1)<<((n-1)%64)) != 0
+				}
 				continue
 			}
-			d.pos = i
-			return d.syntaxErr()
+			return d.errAt(i - 1)
 		}
 	}
 }
 
-// skipKey skips a key at i and the colon after it.
-func (d *decoder) skipKey(i int) (int, error) {
-	data := d.data
-	if i >= len(data) || data[i] != '"' {
-		d.pos = i
-		return 0, d.syntaxErr()
-	}
-	i, err := d.skipString(i)
-	if err != nil {
-		return 0, err
-	}
-	i = skipWS(data, i)
-	if i >= len(data) || data[i] != ':' {
-		d.pos = i
-		return 0, d.syntaxErr()
-	}
-	return i + 1, nil
-}
-
-// skipString validates the string at i (the opening quote) and returns the
-// index after it.
-func (d *decoder) skipString(i int) (int, error) {
-	data := d.data
-	i++
-	for {
-		for i < len(data) && plainSkip[data[i]] {
-			i++
-		}
-		if i >= len(data) {
-			d.pos = i
-			return 0, d.syntaxErr()
-		}
-		switch data[i] {
-		case '"':
-			return i + 1, nil
-		case '\\':
-			if i+1 >= len(data) {
-				d.pos = i + 1
-				return 0, d.syntaxErr()
-			}
-			switch data[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if hex4(data, i+2) < 0 {
-					d.pos = i + 2
-					for d.pos < len(data) && d.pos < i+6 && hexVal(data[d.pos]) >= 0 {
-						d.pos++
-					}
-					return 0, d.syntaxErr()
-				}
-				i += 6
-			default:
-				d.pos = i + 1
-				return 0, d.syntaxErr()
-			}
-		default: // a control byte
-			d.pos = i
-			return 0, d.syntaxErr()
-		}
-	}
+// errAt is a syntax error at i.
+func (d *decoder) errAt(i int) error {
+	d.pos = i
+	return d.syntaxErr()
 }
 
 // --- typed values ---
@@ -650,44 +698,48 @@ func (d *decoder) valueTypeErr(want string) error {
 // integer reads an integer value into the range [-1<<(bits-1), 1<<(bits-1)-1]
 // as strconv.ParseInt and reflect's OverflowInt decide. ok is false for null.
 func (d *decoder) integer(bits uint) (v int64, ok bool, err error) {
+	data := d.data
+	start := d.pos
+	i := start
 	c := d.peek()
 	if c == 'n' {
 		return 0, false, d.literal("null")
 	}
-	if c != '-' && (c < '0' || c > '9') {
+	if c == '-' {
+		i++
+	} else if c < '0' || c > '9' {
 		return 0, false, d.valueTypeErr("integer")
 	}
-	start := d.pos
-	num, isInt, err := d.number()
-	if err != nil {
-		return 0, false, err
+	ds := i
+	if i < len(data) && data[i] == '0' {
+		i++
+	} else {
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+		}
 	}
-	if !isInt {
-		d.pos = start
-		return 0, false, d.typeErr("number " + string(num) + " into integer")
+	if i == ds {
+		return 0, false, d.errAt(i)
 	}
-	neg := num[0] == '-'
-	digits := num
-	if neg {
-		digits = num[1:]
+	if i < len(data) && (data[i] == '.' || data[i] == 'e' || data[i] == 'E') {
+		return 0, false, d.typeErr("non-integer number into integer")
 	}
 	limit := uint64(1)<<(bits-1) - 1
-	if neg {
+	if c == '-' {
 		limit++
 	}
 	var u uint64
-	for _, c := range digits {
+	for _, c := range data[ds:i] {
 		if u > limit/10 {
-			d.pos = start
-			return 0, false, d.typeErr("number " + string(num) + " (out of range)")
+			return 0, false, d.typeErr("number " + string(data[start:i]) + " (out of range)")
 		}
 		u = u*10 + uint64(c-'0')
 	}
 	if u > limit {
-		d.pos = start
-		return 0, false, d.typeErr("number " + string(num) + " (out of range)")
+		return 0, false, d.typeErr("number " + string(data[start:i]) + " (out of range)")
 	}
-	if neg {
+	d.pos = i
+	if c == '-' {
 		return -int64(u), true, nil
 	}
 	return int64(u), true, nil
@@ -752,15 +804,16 @@ func (d *decoder) floatField(p *float64) error {
 		return d.valueTypeErr("number")
 	}
 	start := d.pos
-	num, _, err := d.number()
-	if err != nil {
-		return err
+	end := scanNumber(d.data, start)
+	if end < 0 {
+		return d.errAt(^end)
 	}
+	d.pos = end
 	var s string
 	if d.arena != "" {
-		s = d.arena[start:d.pos]
+		s = d.arena[start:end]
 	} else {
-		s = string(num)
+		s = string(d.data[start:end])
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
@@ -968,19 +1021,30 @@ func newFields(keys ...string) fields {
 func (f *fields) fold(key []byte) int {
 	// Most keys are fields the bidder skips: an ASCII key folds to as many
 	// bytes, so one of a length no field has matches none.
-	if n := len(key); n < 64 && f.lengths&(1<<n) == 0 {
-		ascii := true
-		for _, c := range key {
-			if c >= utf8.RuneSelf {
-				ascii = false
-				break
-			}
-		}
-		if ascii {
-			return 0
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			return foldIndex(key, f.folded, f.maxLen) + 1
 		}
 	}
-	return foldIndex(key, f.folded, f.maxLen) + 1
+	if n := len(key); n >= 64 || f.lengths&(1<<n) == 0 {
+		return 0
+	}
+next:
+	for j, name := range f.folded {
+		if len(name) != len(key) {
+			continue
+		}
+		for i, c := range key {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			if c != name[i] {
+				continue next
+			}
+		}
+		return j + 1
+	}
+	return 0
 }
 
 // --- the request ---
