@@ -41,3 +41,22 @@ func TestBidAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeAllocs: with a warm pooled state, decoding a request costs one
+// allocation, for all its strings (decode.go).
+func TestDecodeAllocs(t *testing.T) {
+	st := newBidState()
+	for _, sh := range benchShapes {
+		body := benchBody(t, sh.file, sh.buyer)
+		run := func() {
+			if err := decodeRequest(body, st); err != nil {
+				t.Fatal(err)
+			}
+			st.reset()
+		}
+		run()
+		if n := testing.AllocsPerRun(100, run); n > 1 {
+			t.Errorf("%s: %.0f allocations, want 1", sh.name, n)
+		}
+	}
+}

@@ -16,20 +16,25 @@ import (
 // what encoding/json accepts and decodes the same values).
 
 // decodeRequest decodes body into st.req (st fresh from getBidState or
-// reset): the fields the bidder reads (wire_test.go lists them). st.req's
-// strings may share one copy of body (decode.go); nothing of body itself is
-// kept. A panic in the decoder on hostile input is an error, never a crash.
+// reset): the fields the bidder reads (wire_test.go lists them). Nothing of
+// body is referenced once it returns (decode.go copies the strings read). On
+// an error st.req is left empty. A panic in the decoder on hostile input is
+// an error, never a crash.
 func decodeRequest(body []byte, st *bidState) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("decode bid request: panic: %v", v)
 		}
+		if err != nil {
+			st.req = openrtb2.BidRequest{}
+		}
 	}()
 	d := decoder{data: body, st: st}
-	if len(body) <= arenaMax {
-		d.arena = string(body)
+	if err := d.decode(); err != nil {
+		return err
 	}
-	return d.decode()
+	d.finish()
+	return nil
 }
 
 // appendResponse appends the JSON of resp to dst, byte for byte what

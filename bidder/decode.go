@@ -40,41 +40,42 @@ import (
 //     type mismatch is an error (encoding/json reports it after decoding the
 //     rest; either way the request is refused).
 //
-// Strings. A body of at most arenaMax bytes is copied once into a string (the
-// arena) and every unescaped string value is a substring of it: one
-// allocation per request instead of one per string. An escaped string is
-// allocated on its own, and so is every string of a larger body. The arena
-// is immutable and owned by the request's strings, so nothing breaks if one
-// outlives the request; it would only keep the whole body alive. Audit
-// (bidder, pacing, audience, creative, lookalike, campaign at the time of
-// writing): no request string outlives the request. The bid path reads them
-// during the handler only: pseudonyms hash buyeruid, eids and ifa into fresh
-// values (audience.Pseudonymizer.Raw/RawKind copy into a scratch array),
-// exchange ids are copied into an array before the lookup, consent strings
-// are parsed in place, lookalike.Population.Observe turns site/app/device
-// strings into hashed features before it queues them, pacing tokens are
-// serialised at once, and the response's ids and URLs are appended into
-// fresh buffers. user.ext and regs.ext (json.RawMessage) point into the
-// arena too (read-only bytes, capacity clipped so an append copies); they
-// must never be written to. Code that keeps a request string (a map key, a
-// stored id, a queued value) must strings.Clone it.
+// Strings. While decoding, a string value without escapes points into the
+// body (unsafe.String, no copy); an escaped one is allocated. When the
+// request has been read, finish moves every string (and user.ext,
+// regs.ext) that points into the body into one new allocation, sized to
+// what was read: one allocation per request for its strings, not one per
+// string, and nothing of the body (which fasthttp reuses) is referenced
+// after decodeRequest returns. checkDecodeMatches scribbles over the body
+// after decoding to check this for every test and fuzz input. A field
+// newly read must be added to finish's walk (mover.request) too.
+//
+// Retention audit (bidder, pacing, audience, creative, lookalike, campaign
+// at the time of writing): no request string outlives the request, so the
+// shared allocation pins nothing. The bid path reads the strings during the
+// handler only: pseudonyms hash buyeruid, eids and ifa into fresh values
+// (audience.Pseudonymizer.Raw/RawKind copy into a scratch array), the
+// exchange user id is copied into an array before the lookup, consent
+// strings are parsed in place, lookalike.Population.Observe turns
+// site/app/device strings into hashed features before queueing them,
+// pacing tokens are serialised at once, and the response's ids and URLs are
+// appended into fresh buffers. Were one kept (a map key, a stored id, a
+// queued value), it would keep the few hundred bytes of the request's
+// strings alive, no more; strings.Clone it anyway. user.ext and regs.ext
+// share that allocation too (their own bytes, capacity clipped): they are
+// read, never written to.
 
 const (
 	// maxDepth is encoding/json's nesting limit (containers deep).
 	maxDepth = 10000
-	// arenaMax: bodies up to this size are copied once and their strings
-	// sliced from the copy; larger ones (rare: 1.4 KB is the average
-	// request) allocate each string read.
-	arenaMax = 16 << 10
 )
 
 // decoder reads one body. Functions that decode a value start at its first
 // byte (whitespace skipped) and leave pos just after it.
 type decoder struct {
-	data  []byte
-	pos   int
-	arena string // string(data) for a body of at most arenaMax bytes, else ""
-	st    *bidState
+	data []byte
+	pos  int
+	st   *bidState
 }
 
 // decodeError is a syntax or type error, refused alike.
@@ -121,6 +122,134 @@ func (d *decoder) decode() error {
 		return d.syntaxErr()
 	}
 	return nil
+}
+
+// bodyString is data[start:end] as a string without a copy: finish moves
+// it before decodeRequest returns.
+func bodyString(data []byte, start, end int) string {
+	if start == end {
+		return ""
+	}
+	return unsafe.String(&data[start], end-start)
+}
+
+// finish moves the strings and raw bytes of st.req that point into the
+// body into one new allocation.
+func (d *decoder) finish() {
+	if len(d.data) == 0 {
+		return
+	}
+	lo := uintptr(unsafe.Pointer(&d.data[0]))
+	m := mover{lo: lo, size: uintptr(len(d.data))}
+	m.request(&d.st.req) // count
+	if m.n == 0 {
+		return
+	}
+	m.buf = make([]byte, 0, m.n)
+	m.request(&d.st.req) // move
+}
+
+// mover walks the strings a decoded request holds: first counting the
+// bytes of those in the body (buf nil), then moving them into buf.
+type mover struct {
+	lo, size uintptr // the body's address range
+	n        int
+	buf      []byte
+}
+
+func (m *mover) str(p *string) {
+	s := *p
+	if s == "" || uintptr(unsafe.Pointer(unsafe.StringData(s)))-m.lo >= m.size {
+		return
+	}
+	if m.buf == nil {
+		m.n += len(s)
+		return
+	}
+	off := len(m.buf)
+	m.buf = append(m.buf, s...)
+	*p = unsafe.String(&m.buf[off], len(s))
+}
+
+func (m *mover) raw(p *json.RawMessage) {
+	b := *p
+	if len(b) == 0 || uintptr(unsafe.Pointer(&b[0]))-m.lo >= m.size {
+		return
+	}
+	if m.buf == nil {
+		m.n += len(b)
+		return
+	}
+	off := len(m.buf)
+	m.buf = append(m.buf, b...)
+	*p = m.buf[off:len(m.buf):len(m.buf)]
+}
+
+// strs walks a string slice up to its capacity: elements beyond its length
+// are the stale ones of a repeated key, which a later array may bring back.
+func (m *mover) strs(s []string) {
+	s = s[:cap(s)]
+	for i := range s {
+		m.str(&s[i])
+	}
+}
+
+func (m *mover) geo(g *openrtb2.Geo) {
+	if g != nil {
+		m.str(&g.Country)
+		m.str(&g.Region)
+	}
+}
+
+// request walks every string field decode.go fills.
+func (m *mover) request(r *openrtb2.BidRequest) {
+	m.str(&r.ID)
+	imps := r.Imp[:cap(r.Imp)]
+	for i := range imps {
+		imp := &imps[i]
+		m.str(&imp.ID)
+		m.str(&imp.BidFloorCur)
+		if imp.Native != nil {
+			m.str(&imp.Native.Request)
+		}
+	}
+	m.strs(r.BCat)
+	m.strs(r.BAdv)
+	if s := r.Site; s != nil {
+		m.str(&s.Domain)
+		m.str(&s.Page)
+		m.strs(s.Cat)
+	}
+	if a := r.App; a != nil {
+		m.str(&a.Bundle)
+		m.strs(a.Cat)
+	}
+	if dv := r.Device; dv != nil {
+		m.str(&dv.OS)
+		m.str(&dv.IFA)
+		m.geo(dv.Geo)
+	}
+	if u := r.User; u != nil {
+		m.str(&u.ID)
+		m.str(&u.BuyerUID)
+		m.str(&u.Consent)
+		m.raw(&u.Ext)
+		m.geo(u.Geo)
+		eids := u.EIDs[:cap(u.EIDs)]
+		for i := range eids {
+			e := &eids[i]
+			m.str(&e.Source)
+			uids := e.UIDs[:cap(e.UIDs)]
+			for j := range uids {
+				m.str(&uids[j].ID)
+			}
+		}
+	}
+	if g := r.Regs; g != nil {
+		m.str(&g.USPrivacy)
+		m.str(&g.GPP)
+		m.raw(&g.Ext)
+	}
 }
 
 // --- lexical helpers ---
@@ -314,10 +443,7 @@ func (d *decoder) str() (string, error) {
 		c := data[i]
 		if c == '"' {
 			d.pos = i + 1
-			if d.arena != "" {
-				return d.arena[start:i], nil
-			}
-			return string(data[start:i]), nil
+			return bodyString(data, start, i), nil
 		}
 		if c < utf8.RuneSelf {
 			break // escape or control byte
@@ -809,12 +935,7 @@ func (d *decoder) floatField(p *float64) error {
 		return d.errAt(^end)
 	}
 	d.pos = end
-	var s string
-	if d.arena != "" {
-		s = d.arena[start:end]
-	} else {
-		s = string(d.data[start:end])
-	}
+	s := bodyString(d.data, start, end) // ParseFloat keeps no reference
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
 		d.pos = start
@@ -831,12 +952,7 @@ func (d *decoder) raw(p *json.RawMessage, depth int) error {
 	if err := d.skip(depth); err != nil {
 		return err
 	}
-	if d.arena != "" {
-		s := d.arena[start:d.pos]
-		*p = unsafe.Slice(unsafe.StringData(s), len(s))[:len(s):len(s)]
-	} else {
-		*p = append((*p)[:0], d.data[start:d.pos]...)
-	}
+	*p = d.data[start:d.pos:d.pos] // moved out of the body by finish
 	return nil
 }
 
