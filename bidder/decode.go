@@ -76,6 +76,7 @@ type decoder struct {
 	data []byte
 	pos  int
 	st   *bidState
+	nstr int // bytes of the body strings handed out (finish moves them)
 }
 
 // decodeError is a syntax or type error, refused alike.
@@ -136,34 +137,25 @@ func bodyString(data []byte, start, end int) string {
 // finish moves the strings and raw bytes of st.req that point into the
 // body into one new allocation.
 func (d *decoder) finish() {
-	if len(d.data) == 0 {
+	if d.nstr == 0 {
 		return
 	}
-	lo := uintptr(unsafe.Pointer(&d.data[0]))
-	m := mover{lo: lo, size: uintptr(len(d.data))}
-	m.request(&d.st.req) // count
-	if m.n == 0 {
-		return
-	}
-	m.buf = make([]byte, 0, m.n)
-	m.request(&d.st.req) // move
+	m := mover{lo: uintptr(unsafe.Pointer(&d.data[0])), size: uintptr(len(d.data)), buf: make([]byte, 0, d.nstr)}
+	m.request(&d.st.req)
 }
 
-// mover walks the strings a decoded request holds: first counting the
-// bytes of those in the body (buf nil), then moving them into buf.
+// mover moves the strings of a decoded request that point into the body
+// (the range lo, lo+size) into buf. buf's capacity is the length of every
+// body string the decoder handed out, at least what is still referenced:
+// it never grows, so what was moved stays put.
 type mover struct {
-	lo, size uintptr // the body's address range
-	n        int
+	lo, size uintptr
 	buf      []byte
 }
 
 func (m *mover) str(p *string) {
 	s := *p
 	if s == "" || uintptr(unsafe.Pointer(unsafe.StringData(s)))-m.lo >= m.size {
-		return
-	}
-	if m.buf == nil {
-		m.n += len(s)
 		return
 	}
 	off := len(m.buf)
@@ -174,10 +166,6 @@ func (m *mover) str(p *string) {
 func (m *mover) raw(p *json.RawMessage) {
 	b := *p
 	if len(b) == 0 || uintptr(unsafe.Pointer(&b[0]))-m.lo >= m.size {
-		return
-	}
-	if m.buf == nil {
-		m.n += len(b)
 		return
 	}
 	off := len(m.buf)
@@ -443,6 +431,7 @@ func (d *decoder) str() (string, error) {
 		c := data[i]
 		if c == '"' {
 			d.pos = i + 1
+			d.nstr += i - start
 			return bodyString(data, start, i), nil
 		}
 		if c < utf8.RuneSelf {
@@ -953,6 +942,7 @@ func (d *decoder) raw(p *json.RawMessage, depth int) error {
 		return err
 	}
 	*p = d.data[start:d.pos:d.pos] // moved out of the body by finish
+	d.nstr += d.pos - start
 	return nil
 }
 
@@ -1474,6 +1464,7 @@ func (d *decoder) site(depth int) error {
 	}
 	if req.Site == nil {
 		st.site = openrtb2.Site{}
+		st.used |= usedSite
 		req.Site = &st.site
 	}
 	s := req.Site
@@ -1521,6 +1512,7 @@ func (d *decoder) app(depth int) error {
 	}
 	if req.App == nil {
 		st.app = openrtb2.App{}
+		st.used |= usedApp
 		req.App = &st.app
 	}
 	a := req.App
@@ -1564,6 +1556,7 @@ func (d *decoder) device(depth int) error {
 	}
 	if req.Device == nil {
 		st.device = openrtb2.Device{}
+		st.used |= usedDevice
 		req.Device = &st.device
 	}
 	dev := req.Device
@@ -1590,7 +1583,7 @@ func (d *decoder) device(depth int) error {
 		}
 		switch f {
 		case 1:
-			err = d.geo(&dev.Geo, &st.deviceGeo, depth)
+			err = d.geo(&dev.Geo, &st.deviceGeo, usedDeviceGeo, depth)
 		case 2:
 			err = d.int8Ptr(&dev.Lmt)
 		case 3:
@@ -1614,7 +1607,7 @@ func (d *decoder) device(depth int) error {
 
 // geo decodes a geo object into *p, which is nil or pool (a geo is
 // pointed to by one field only, so a fresh one reuses it zeroed).
-func (d *decoder) geo(p **openrtb2.Geo, pool *openrtb2.Geo, depth int) error {
+func (d *decoder) geo(p **openrtb2.Geo, pool *openrtb2.Geo, used uint8, depth int) error {
 	ok, err := d.objectStart()
 	if !ok {
 		if err == nil {
@@ -1624,6 +1617,7 @@ func (d *decoder) geo(p **openrtb2.Geo, pool *openrtb2.Geo, depth int) error {
 	}
 	if *p == nil {
 		*pool = openrtb2.Geo{}
+		d.st.used |= used
 		*p = pool
 	}
 	g := *p
@@ -1671,6 +1665,7 @@ func (d *decoder) user(depth int) error {
 	}
 	if req.User == nil {
 		st.user = openrtb2.User{}
+		st.used |= usedUser
 		req.User = &st.user
 	}
 	u := req.User
@@ -1703,7 +1698,7 @@ func (d *decoder) user(depth int) error {
 		case 2:
 			err = d.strField(&u.BuyerUID)
 		case 3:
-			err = d.geo(&u.Geo, &st.userGeo, depth)
+			err = d.geo(&u.Geo, &st.userGeo, usedUserGeo, depth)
 		case 4:
 			err = d.strField(&u.Consent)
 		case 5:
@@ -1846,6 +1841,7 @@ func (d *decoder) regs(depth int) error {
 	}
 	if req.Regs == nil {
 		st.regs = openrtb2.Regs{}
+		st.used |= usedRegs
 		req.Regs = &st.regs
 	}
 	r := req.Regs

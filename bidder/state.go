@@ -29,6 +29,7 @@ type bidState struct {
 	user      openrtb2.User
 	userGeo   openrtb2.Geo
 	regs      openrtb2.Regs
+	used      uint8 // which of the single objects above the decoder handed out
 
 	scratch []byte // the decoder's buffer for unescaping strings
 	out     []byte
@@ -47,6 +48,17 @@ const (
 	maxPooledStrs = 256
 	// maxPooledScratch bounds the unescaping buffer kept in the pool.
 	maxPooledScratch = 4 << 10
+)
+
+// bidState.used bits.
+const (
+	usedSite = 1 << iota
+	usedApp
+	usedDevice
+	usedDeviceGeo
+	usedUser
+	usedUserGeo
+	usedRegs
 )
 
 var bidStates = sync.Pool{New: func() any { return newBidState() }}
@@ -83,8 +95,32 @@ func (st *bidState) reset() {
 	st.strs.reset(maxPooledStrs)
 	st.int8s.reset(maxPooledObjs)
 	st.int64s.reset(maxPooledObjs)
-	st.site, st.app, st.device, st.deviceGeo = openrtb2.Site{}, openrtb2.App{}, openrtb2.Device{}, openrtb2.Geo{}
-	st.user, st.userGeo, st.regs = openrtb2.User{}, openrtb2.Geo{}, openrtb2.Regs{}
+	if st.used != 0 {
+		// The decoder zeroes one when it hands it out; these keep the pool
+		// from holding on to a request's strings.
+		if st.used&usedSite != 0 {
+			st.site = openrtb2.Site{}
+		}
+		if st.used&usedApp != 0 {
+			st.app = openrtb2.App{}
+		}
+		if st.used&usedDevice != 0 {
+			st.device = openrtb2.Device{}
+		}
+		if st.used&usedDeviceGeo != 0 {
+			st.deviceGeo = openrtb2.Geo{}
+		}
+		if st.used&usedUser != 0 {
+			st.user = openrtb2.User{}
+		}
+		if st.used&usedUserGeo != 0 {
+			st.userGeo = openrtb2.Geo{}
+		}
+		if st.used&usedRegs != 0 {
+			st.regs = openrtb2.Regs{}
+		}
+		st.used = 0
+	}
 	if cap(st.scratch) > maxPooledScratch {
 		st.scratch = nil
 	}
