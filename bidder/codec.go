@@ -28,8 +28,10 @@ func decodeRequest(body []byte, st *bidState) (err error) {
 		if err != nil {
 			st.req = openrtb2.BidRequest{}
 		}
+		st.dec.data = nil
 	}()
-	d := decoder{data: body, st: st}
+	d := &st.dec // in the pooled state: the decoder's method values would move a local one to the heap
+	*d = decoder{data: body, st: st}
 	if err := d.decode(); err != nil {
 		return err
 	}

@@ -70,11 +70,10 @@ const (
 	maxDepth = 10000
 )
 
-// decoder reads one body. Functions that decode a value start at its first
-// byte (whitespace skipped) and leave pos just after it.
+// decoder reads one body. Its methods take the index of a value's first
+// byte (whitespace skipped) and return the index after it, or an error.
 type decoder struct {
 	data []byte
-	pos  int
 	st   *bidState
 	nstr int // bytes of the body strings handed out (finish moves them)
 }
@@ -89,40 +88,731 @@ func (e *decodeError) Error() string {
 	return fmt.Sprintf("decode bid request: %s at offset %d", e.msg, e.off)
 }
 
-func (d *decoder) syntaxErr() error {
-	if d.pos >= len(d.data) {
-		return &decodeError{"unexpected end of JSON input", d.pos}
+func (d *decoder) syntaxErr(i int) error {
+	if i >= len(d.data) {
+		return &decodeError{"unexpected end of JSON input", i}
 	}
-	return &decodeError{fmt.Sprintf("invalid character %q", d.data[d.pos]), d.pos}
+	return &decodeError{fmt.Sprintf("invalid character %q", d.data[i]), i}
 }
 
-func (d *decoder) typeErr(what string) error {
-	return &decodeError{"cannot decode " + what + " here", d.pos}
+// typeErr: the value at i does not fit the field (want). If it is not a
+// JSON value either, that is the error (refused alike).
+func (d *decoder) typeErr(i int, want string) error {
+	switch d.at(i) {
+	case '{', '[', '"', 't', 'f', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return &decodeError{"cannot decode this value into " + want, i}
+	}
+	return d.syntaxErr(i)
+}
+
+// at returns the byte at i, 0 at the end of the input (an error for every
+// caller).
+func (d *decoder) at(i int) byte {
+	if i < len(d.data) {
+		return d.data[i]
+	}
+	return 0
 }
 
 func (d *decoder) decode() error {
-	d.ws()
-	if d.pos >= len(d.data) {
-		return d.syntaxErr()
-	}
-	switch d.data[d.pos] {
+	data := d.data
+	i := ws(data, 0)
+	var err error
+	switch d.at(i) {
 	case '{':
-		if err := d.request(); err != nil {
-			return err
-		}
+		i, err = d.request(i)
 	case 'n':
-		if err := d.literal("null"); err != nil {
-			return err
-		}
+		i, err = d.literal(i, "null")
 	default:
-		// Another JSON value is a type error, anything else a syntax error.
-		return d.typeErr("a value other than an object")
+		err = d.typeErr(i, "a bid request (an object)")
 	}
-	d.ws()
-	if d.pos != len(d.data) {
-		return d.syntaxErr()
+	if err != nil {
+		return err
+	}
+	if i = ws(data, i); i != len(data) {
+		return d.syntaxErr(i)
 	}
 	return nil
+}
+
+// --- lexical helpers ---
+
+// ws skips JSON whitespace from i.
+func ws(data []byte, i int) int {
+	if i < len(data) && data[i] > ' ' {
+		return i
+	}
+	return skipWS(data, i)
+}
+
+//go:noinline
+func skipWS(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\n', '\r', '\t':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// The string scanners look at 8 bytes at a time: special returns, per
+// byte, 0x80 where a byte is '"', '\\' or a control byte (and maybe at
+// bytes above the first such one, which the callers never look at).
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+func special(x uint64) uint64 {
+	q := x ^ ('"' * ones)
+	b := x ^ ('\\' * ones)
+	return ((q-ones)&^q | (b-ones)&^b | (x-0x20*ones)&^x) & highs
+}
+
+// plainRun returns the index of the first byte at or after i that is '"',
+// '\\', a control byte, or (if ascii) non-ASCII.
+func plainRun(data []byte, i int, ascii bool) int {
+	for ; i+8 <= len(data); i += 8 {
+		x := binary.LittleEndian.Uint64(data[i:])
+		t := special(x)
+		if ascii {
+			t |= x & highs
+		}
+		if t != 0 {
+			return i + bits.TrailingZeros64(t)/8
+		}
+	}
+	tab := &plainSkip
+	if ascii {
+		tab = &plainStr
+	}
+	for i < len(data) && tab[data[i]] {
+		i++
+	}
+	return i
+}
+
+// plainStr marks the bytes a read string holds as they are: not '"',
+// '\\', a control byte or non-ASCII (which must be checked as UTF-8).
+// plainSkip accepts non-ASCII bytes: a skipped string or a key is not
+// unquoted (a key only has to match ASCII field names, and an invalid UTF-8
+// byte, like the U+FFFD it would become, matches none).
+var plainStr, plainSkip = func() (s, sk [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		sk[c] = c != '"' && c != '\\'
+		s[c] = sk[c] && c < utf8.RuneSelf
+	}
+	return
+}()
+
+func (d *decoder) literal(i int, lit string) (int, error) {
+	if j := scanLiteral(d.data, i, lit); j >= 0 {
+		return j, nil
+	} else {
+		return i, d.syntaxErr(^j)
+	}
+}
+
+// key reads an object's next key at i and the colon after it, and moves to
+// the value; first is true right after the '{'. At the closing '}' it
+// returns more == false and the index after it. A key with escapes is
+// unescaped into st.scratch, valid until the next string.
+func (d *decoder) key(i int, first bool) (key []byte, next int, more bool, err error) {
+	data := d.data
+	i = ws(data, i)
+	if i >= len(data) {
+		return nil, i, false, d.syntaxErr(i)
+	}
+	c := data[i]
+	if c == '}' {
+		return nil, i + 1, false, nil
+	}
+	if !first {
+		if c != ',' {
+			return nil, i, false, d.syntaxErr(i)
+		}
+		i = ws(data, i+1)
+		if i >= len(data) {
+			return nil, i, false, d.syntaxErr(i)
+		}
+		c = data[i]
+	}
+	if c != '"' {
+		return nil, i, false, d.syntaxErr(i)
+	}
+	start := i + 1
+	i = plainRun(data, start, false)
+	if i < len(data) && data[i] == '"' {
+		key = data[start:i]
+		i++
+	} else if key, i, err = d.unquoteSlow(start, i); err != nil {
+		return nil, i, false, err
+	}
+	i = ws(data, i)
+	if i >= len(data) || data[i] != ':' {
+		return nil, i, false, d.syntaxErr(i)
+	}
+	return key, ws(data, i+1), true, nil
+}
+
+// str decodes the string at i (the opening quote).
+func (d *decoder) str(i int) (string, int, error) {
+	data := d.data
+	start := i + 1
+	i = start
+	for {
+		i = plainRun(data, i, true)
+		if i >= len(data) {
+			break
+		}
+		c := data[i]
+		if c == '"' {
+			d.nstr += i - start
+			return bodyString(data, start, i), i + 1, nil
+		}
+		if c < utf8.RuneSelf {
+			break // escape or control byte
+		}
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			break
+		}
+		i += size
+	}
+	b, i, err := d.unquoteSlow(start, i)
+	if err != nil {
+		return "", i, err
+	}
+	return string(b), i, nil
+}
+
+// unquoteSlow finishes a string whose content starts at start and whose
+// bytes before i need no work, as encoding/json's unquote does, into
+// st.scratch, and returns the index after the closing quote.
+func (d *decoder) unquoteSlow(start, i int) ([]byte, int, error) {
+	data := d.data
+	b := append(d.st.scratch[:0], data[start:i]...)
+	for {
+		if i >= len(data) {
+			return nil, i, d.syntaxErr(i)
+		}
+		c := data[i]
+		switch {
+		case c == '"':
+			d.st.scratch = b
+			return b, i + 1, nil
+		case c == '\\':
+			if i+1 >= len(data) {
+				return nil, i + 1, d.syntaxErr(i + 1)
+			}
+			switch e := data[i+1]; e {
+			case '"', '\\', '/':
+				b = append(b, e)
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r, j := hex4(data, i+2)
+				if j >= 0 {
+					return nil, j, d.syntaxErr(j)
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					// A valid pair with the next escape, else U+FFFD (and
+					// the next escape is read on its own).
+					if i+1 < len(data) && data[i] == '\\' && data[i+1] == 'u' {
+						if r2, j := hex4(data, i+2); j < 0 {
+							if dec := utf16.DecodeRune(r, r2); dec != unicode.ReplacementChar {
+								b = utf8.AppendRune(b, dec)
+								i += 6
+								continue
+							}
+						}
+					}
+					r = unicode.ReplacementChar
+				}
+				b = utf8.AppendRune(b, r)
+				continue
+			default:
+				return nil, i + 1, d.syntaxErr(i + 1)
+			}
+			i += 2
+		case c < 0x20:
+			return nil, i, d.syntaxErr(i)
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(data[i:])
+			b = utf8.AppendRune(b, r) // U+FFFD for an invalid byte
+			i += size
+		}
+	}
+}
+
+func hexVal(c byte) rune {
+	switch {
+	case '0' <= c && c <= '9':
+		return rune(c - '0')
+	case 'a' <= c && c <= 'f':
+		return rune(c - 'a' + 10)
+	case 'A' <= c && c <= 'F':
+		return rune(c - 'A' + 10)
+	}
+	return -1
+}
+
+// hex4 reads 4 hex digits at data[i:]; bad is the index of the first byte
+// that is not one, or -1.
+func hex4(data []byte, i int) (r rune, bad int) {
+	for k := i; k < i+4; k++ {
+		if k >= len(data) {
+			return 0, k
+		}
+		v := hexVal(data[k])
+		if v < 0 {
+			return 0, k
+		}
+		r = r<<4 | v
+	}
+	return r, -1
+}
+
+// --- skipping ---
+
+// The scanners below return the index after what they scanned, or ^i (a
+// negative number) for a syntax error at i.
+
+// scanString scans a string's content from i (after the opening quote) to
+// after the closing quote, validating escapes.
+func scanString(data []byte, i int) int {
+	for {
+		i = plainRun(data, i, false)
+		if i >= len(data) {
+			return ^i
+		}
+		switch data[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			if i+1 >= len(data) {
+				return ^(i + 1)
+			}
+			switch data[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if _, bad := hex4(data, i+2); bad >= 0 {
+					return ^bad
+				}
+				i += 6
+			default:
+				return ^(i + 1)
+			}
+		default: // a control byte
+			return ^i
+		}
+	}
+}
+
+// scanNumber scans a number at i by JSON's grammar.
+func scanNumber(data []byte, i int) int {
+	if i < len(data) && data[i] == '-' {
+		i++
+	}
+	if i >= len(data) {
+		return ^i
+	}
+	if c := data[i]; c == '0' {
+		i++
+	} else if '1' <= c && c <= '9' {
+		i++
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+		}
+	} else {
+		return ^i
+	}
+	if i < len(data) && data[i] == '.' {
+		i++
+		if i >= len(data) || data[i] < '0' || data[i] > '9' {
+			return ^i
+		}
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		if i >= len(data) || data[i] < '0' || data[i] > '9' {
+			return ^i
+		}
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+		}
+	}
+	return i
+}
+
+// scanLiteral scans lit (true, false or null) at i.
+func scanLiteral(data []byte, i int, lit string) int {
+	for k := 0; k < len(lit); k++ {
+		if i+k >= len(data) || data[i+k] != lit[k] {
+			return ^(i + k)
+		}
+	}
+	return i + len(lit)
+}
+
+// scanKey scans an object key at i (after optional whitespace) and the
+// colon after it.
+func scanKey(data []byte, i int) int {
+	i = ws(data, i)
+	if i >= len(data) || data[i] != '"' {
+		return ^i
+	}
+	if i = scanString(data, i+1); i < 0 {
+		return i
+	}
+	i = ws(data, i)
+	if i >= len(data) || data[i] != ':' {
+		return ^i
+	}
+	return i + 1
+}
+
+// skip validates and skips the value at i; depth is the number of
+// containers around it.
+func (d *decoder) skip(i, depth int) (int, error) {
+	data := d.data
+	// Kinds of the containers opened inside the skipped value, bit set for
+	// an array; deeper than 128 (hostile or odd input) on the heap.
+	var small [2]uint64
+	kinds := small[:]
+	n := 0
+	inArray := false // the innermost open container is an array
+	for {
+		// A value at i.
+		i = ws(data, i)
+		if i >= len(data) {
+			return i, d.syntaxErr(i)
+		}
+		switch c := data[i]; c {
+		case '"':
+			i = scanString(data, i+1)
+		case '{', '[':
+			n++
+			if depth+n > maxDepth {
+				return i, &decodeError{"exceeded max depth", i}
+			}
+			if n > 64*len(kinds) {
+				kinds = append(kinds, make([]uint64, maxDepth/64+1-len(kinds))...)
+			}
+			w, bit := (n-1)/64, uint64(1)<<((n-1)%64)
+			i = ws(data, i+1)
+			if c == '[' {
+				kinds[w] |= bit
+				inArray = true
+				if i < len(data) && data[i] == ']' {
+					i++
+					n--
+					inArray = n > 0 && kinds[(n-1)/64]&(uint64(1)<<((n-1)%64)) != 0
+					break
+				}
+				continue
+			}
+			kinds[w] &^= bit
+			inArray = false
+			if i < len(data) && data[i] == '}' {
+				i++
+				n--
+				inArray = n > 0 && kinds[(n-1)/64]&(uint64(1)<<((n-1)%64)) != 0
+				break
+			}
+			if i = scanKey(data, i); i < 0 {
+				return ^i, d.syntaxErr(^i)
+			}
+			continue
+		case 't':
+			i = scanLiteral(data, i, "true")
+		case 'f':
+			i = scanLiteral(data, i, "false")
+		case 'n':
+			i = scanLiteral(data, i, "null")
+		default:
+			i = scanNumber(data, i)
+		}
+		if i < 0 {
+			return ^i, d.syntaxErr(^i)
+		}
+		// After a value: close containers until one continues.
+		for {
+			if n == 0 {
+				return i, nil
+			}
+			i = ws(data, i)
+			if i >= len(data) {
+				return i, d.syntaxErr(i)
+			}
+			c := data[i]
+			i++
+			if c == ',' {
+				if !inArray {
+					if i = scanKey(data, i); i < 0 {
+						return ^i, d.syntaxErr(^i)
+					}
+				}
+				break
+			}
+			if inArray && c == ']' || !inArray && c == '}' {
+				n--
+				inArray = n > 0 && kinds[(n-1)/64]&(uint64(1)<<((n-1)%64)) != 0
+				continue
+			}
+			return i - 1, d.syntaxErr(i - 1)
+		}
+	}
+}
+
+// --- typed values ---
+
+func (d *decoder) strField(i int, p *string) (int, error) {
+	switch d.at(i) {
+	case '"':
+		s, i, err := d.str(i)
+		if err == nil {
+			*p = s
+		}
+		return i, err
+	case 'n':
+		return d.literal(i, "null") // leaves a string as it is
+	}
+	return i, d.typeErr(i, "a string")
+}
+
+// integer reads the integer at i into the range [-1<<(bits-1),
+// 1<<(bits-1)-1] as strconv.ParseInt and reflect's OverflowInt decide. ok
+// is false for null.
+func (d *decoder) integer(i int, bits uint) (v int64, next int, ok bool, err error) {
+	data := d.data
+	c := d.at(i)
+	if c == 'n' {
+		next, err = d.literal(i, "null")
+		return 0, next, false, err
+	}
+	start := i
+	if c == '-' {
+		i++
+	} else if c < '0' || c > '9' {
+		return 0, i, false, d.typeErr(i, "an integer")
+	}
+	ds := i
+	if i < len(data) && data[i] == '0' {
+		i++
+	} else {
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+		}
+	}
+	if i == ds {
+		return 0, i, false, d.syntaxErr(i)
+	}
+	if i < len(data) && (data[i] == '.' || data[i] == 'e' || data[i] == 'E') {
+		return 0, start, false, &decodeError{"cannot decode a number with a fraction or exponent into an integer", start}
+	}
+	limit := uint64(1)<<(bits-1) - 1
+	if c == '-' {
+		limit++
+	}
+	var u uint64
+	for _, c := range data[ds:i] {
+		if u > limit/10 {
+			return 0, start, false, &decodeError{"integer " + string(data[start:i]) + " out of range", start}
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	if u > limit {
+		return 0, start, false, &decodeError{"integer " + string(data[start:i]) + " out of range", start}
+	}
+	if c == '-' {
+		return -int64(u), i, true, nil
+	}
+	return int64(u), i, true, nil
+}
+
+func (d *decoder) int64Field(i int, p *int64) (int, error) {
+	v, i, ok, err := d.integer(i, 64)
+	if ok {
+		*p = v
+	}
+	return i, err
+}
+
+func (d *decoder) int8Field(i int, p *int8) (int, error) {
+	v, i, ok, err := d.integer(i, 8)
+	if ok {
+		*p = int8(v)
+	}
+	return i, err
+}
+
+// int8Ptr: null sets nil; a number is stored where the pointer points,
+// allocating it (from the pool) if nil.
+func (d *decoder) int8Ptr(i int, p **int8) (int, error) {
+	v, i, ok, err := d.integer(i, 8)
+	if err != nil || !ok {
+		if err == nil {
+			*p = nil
+		}
+		return i, err
+	}
+	if *p == nil {
+		*p = d.st.int8s.new()
+	}
+	**p = int8(v)
+	return i, nil
+}
+
+func (d *decoder) int64Ptr(i int, p **int64) (int, error) {
+	v, i, ok, err := d.integer(i, 64)
+	if err != nil || !ok {
+		if err == nil {
+			*p = nil
+		}
+		return i, err
+	}
+	if *p == nil {
+		*p = d.st.int64s.new()
+	}
+	**p = v
+	return i, nil
+}
+
+func (d *decoder) floatField(i int, p *float64) (int, error) {
+	c := d.at(i)
+	if c == 'n' {
+		return d.literal(i, "null")
+	}
+	if c != '-' && (c < '0' || c > '9') {
+		return i, d.typeErr(i, "a number")
+	}
+	end := scanNumber(d.data, i)
+	if end < 0 {
+		return ^end, d.syntaxErr(^end)
+	}
+	f, err := strconv.ParseFloat(bodyString(d.data, i, end), 64) // keeps no reference
+	if err != nil {
+		return i, &decodeError{"number " + string(d.data[i:end]) + " out of range", i}
+	}
+	*p = f
+	return end, nil
+}
+
+// raw stores the bytes of the value at i, as json.RawMessage does (null
+// is the bytes "null").
+func (d *decoder) raw(i int, p *json.RawMessage, depth int) (int, error) {
+	end, err := d.skip(i, depth)
+	if err != nil {
+		return end, err
+	}
+	*p = d.data[i:end:end] // moved out of the body by finish
+	d.nstr += end - i
+	return end, nil
+}
+
+// open is at a struct (or pointer to struct) field's value: it returns the
+// index after the '{', or ok false for null (then the index after it).
+func (d *decoder) open(i int) (next int, ok bool, err error) {
+	switch d.at(i) {
+	case '{':
+		return i + 1, true, nil
+	case 'n':
+		next, err = d.literal(i, "null")
+		return next, false, err
+	}
+	return i, false, d.typeErr(i, "an object")
+}
+
+// slot returns s with room for element n as encoding/json's array decoding
+// makes it: within the capacity the element is reused as it is (a stale
+// one from an earlier array under a repeated key included), beyond it the
+// slice grows.
+func slot[T any](p *objPool[T], s []T, n int) []T {
+	if n < len(s) {
+		return s
+	}
+	if n < cap(s) {
+		return s[:n+1]
+	}
+	return p.grow(s[:cap(s)])
+}
+
+// array decodes the array at i into *p as encoding/json decodes into a
+// slice, each element with elem (at depth, the array's own included):
+// elements are decoded into what is there, an empty array is a new empty
+// slice (the backing array is dropped), null sets nil.
+func array[T any](d *decoder, i int, p *[]T, pool *objPool[T], depth int, elem func(*decoder, int, *T, int) (int, error)) (int, error) {
+	data := d.data
+	switch d.at(i) {
+	case '[':
+	case 'n':
+		i, err := d.literal(i, "null")
+		if err == nil {
+			*p = nil
+		}
+		return i, err
+	default:
+		return i, d.typeErr(i, "an array")
+	}
+	s := *p
+	n := 0
+	for i = ws(data, i+1); ; i = ws(data, i) {
+		if i >= len(data) {
+			return i, d.syntaxErr(i)
+		}
+		if data[i] == ']' {
+			i++
+			break
+		}
+		if n > 0 {
+			if data[i] != ',' {
+				return i, d.syntaxErr(i)
+			}
+			i = ws(data, i+1)
+		}
+		s = slot(pool, s, n)
+		var err error
+		if i, err = elem(d, i, &s[n], depth+1); err != nil {
+			return i, err
+		}
+		n++
+	}
+	if n == 0 {
+		*p = make([]T, 0)
+	} else {
+		*p = s[:n]
+	}
+	return i, nil
+}
+
+func strElem(d *decoder, i int, p *string, _ int) (int, error) { return d.strField(i, p) }
+func int8Elem(d *decoder, i int, p *int8, _ int) (int, error)  { return d.int8Field(i, p) }
+
+func (d *decoder) strs(i int, p *[]string, depth int) (int, error) {
+	return array(d, i, p, &d.st.strs, depth, strElem)
 }
 
 // bodyString is data[start:end] as a string without a copy: finish moves
@@ -238,817 +928,6 @@ func (m *mover) request(r *openrtb2.BidRequest) {
 		m.str(&g.GPP)
 		m.raw(&g.Ext)
 	}
-}
-
-// --- lexical helpers ---
-
-// ws skips JSON whitespace.
-func (d *decoder) ws() {
-	if d.pos < len(d.data) && d.data[d.pos] > ' ' {
-		return
-	}
-	d.pos = skipWS(d.data, d.pos)
-}
-
-func skipWS(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\n', '\r', '\t':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// The string scanners look at 8 bytes at a time: special returns, per
-// byte, 0x80 where a byte is '"', '\\' or a control byte (and maybe at
-// bytes above the first such one, which the callers never look at).
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-func special(x uint64) uint64 {
-	q := x ^ ('"' * ones)
-	b := x ^ ('\\' * ones)
-	return ((q-ones)&^q | (b-ones)&^b | (x-0x20*ones)&^x) & highs
-}
-
-// plainRun returns the index of the first byte at or after i that is '"',
-// '\\', a control byte, or (if ascii) non-ASCII.
-func plainRun(data []byte, i int, ascii bool) int {
-	for ; i+8 <= len(data); i += 8 {
-		x := binary.LittleEndian.Uint64(data[i:])
-		t := special(x)
-		if ascii {
-			t |= x & highs
-		}
-		if t != 0 {
-			return i + bits.TrailingZeros64(t)/8
-		}
-	}
-	tab := &plainSkip
-	if ascii {
-		tab = &plainStr
-	}
-	for i < len(data) && tab[data[i]] {
-		i++
-	}
-	return i
-}
-
-func (d *decoder) literal(lit string) error {
-	if len(d.data)-d.pos >= len(lit) && string(d.data[d.pos:d.pos+len(lit)]) == lit {
-		d.pos += len(lit)
-		return nil
-	}
-	// Point at the first wrong byte.
-	for i := 0; i < len(lit) && d.pos < len(d.data) && d.data[d.pos] == lit[i]; i++ {
-		d.pos++
-	}
-	return d.syntaxErr()
-}
-
-// key reads an object's next key and the colon after it; first is true right
-// after the '{'. At the closing '}' it returns more == false. A key with
-// escapes is unescaped into st.scratch, valid until the next string.
-func (d *decoder) key(first bool) (key []byte, more bool, err error) {
-	data := d.data
-	i := d.pos
-	if i >= len(data) || data[i] <= ' ' {
-		i = skipWS(data, i)
-	}
-	if i >= len(data) {
-		d.pos = i
-		return nil, false, d.syntaxErr()
-	}
-	c := data[i]
-	if c == '}' {
-		d.pos = i + 1
-		return nil, false, nil
-	}
-	if !first {
-		if c != ',' {
-			d.pos = i
-			return nil, false, d.syntaxErr()
-		}
-		i++
-		if i >= len(data) || data[i] <= ' ' {
-			i = skipWS(data, i)
-		}
-		if i >= len(data) {
-			d.pos = i
-			return nil, false, d.syntaxErr()
-		}
-		c = data[i]
-	}
-	if c != '"' {
-		d.pos = i
-		return nil, false, d.syntaxErr()
-	}
-	start := i + 1
-	i = plainRun(data, start, false)
-	if i < len(data) && data[i] == '"' {
-		key = data[start:i]
-		i++
-	} else {
-		if key, err = d.unquoteSlow(start, i); err != nil {
-			return nil, false, err
-		}
-		i = d.pos
-	}
-	if i >= len(data) || data[i] != ':' {
-		i = skipWS(data, i)
-		if i >= len(data) || data[i] != ':' {
-			d.pos = i
-			return nil, false, d.syntaxErr()
-		}
-	}
-	i++
-	if i >= len(data) || data[i] <= ' ' {
-		i = skipWS(data, i)
-	}
-	d.pos = i
-	return key, true, nil
-}
-
-// elem moves to an array's next element; first is true right after the '['.
-// At the closing ']' it returns false.
-func (d *decoder) elem(first bool) (bool, error) {
-	d.ws()
-	if d.pos >= len(d.data) {
-		return false, d.syntaxErr()
-	}
-	c := d.data[d.pos]
-	if c == ']' {
-		d.pos++
-		return false, nil
-	}
-	if !first {
-		if c != ',' {
-			return false, d.syntaxErr()
-		}
-		d.pos++
-		d.ws()
-	}
-	return true, nil
-}
-
-// peek returns the byte at pos, 0 at the end of the input (an error for
-// every caller).
-func (d *decoder) peek() byte {
-	if d.pos < len(d.data) {
-		return d.data[d.pos]
-	}
-	return 0
-}
-
-// plainStr marks the bytes a read string holds as they are: not '"',
-// '\\', a control byte or non-ASCII (which must be checked as UTF-8).
-// plainSkip accepts non-ASCII bytes: a skipped string or a key is not
-// unquoted (a key only has to match ASCII field names, and an invalid UTF-8
-// byte, like the U+FFFD it would become, matches none).
-var plainStr, plainSkip = func() (s, sk [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		sk[c] = c != '"' && c != '\\'
-		s[c] = sk[c] && c < utf8.RuneSelf
-	}
-	return
-}()
-
-// str decodes a string value at pos (the opening quote).
-func (d *decoder) str() (string, error) {
-	data := d.data
-	start := d.pos + 1
-	i := start
-	for {
-		i = plainRun(data, i, true)
-		if i >= len(data) {
-			break
-		}
-		c := data[i]
-		if c == '"' {
-			d.pos = i + 1
-			d.nstr += i - start
-			return bodyString(data, start, i), nil
-		}
-		if c < utf8.RuneSelf {
-			break // escape or control byte
-		}
-		r, size := utf8.DecodeRune(data[i:])
-		if r == utf8.RuneError && size == 1 {
-			break
-		}
-		i += size
-	}
-	b, err := d.unquoteSlow(start, i)
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
-// unquoteSlow finishes a string whose content starts at start and whose
-// bytes before i need no work, as encoding/json's unquote does, into
-// st.scratch; pos moves past the closing quote.
-func (d *decoder) unquoteSlow(start, i int) ([]byte, error) {
-	data := d.data
-	b := append(d.st.scratch[:0], data[start:i]...)
-	for {
-		if i >= len(data) {
-			d.pos = i
-			return nil, d.syntaxErr()
-		}
-		c := data[i]
-		switch {
-		case c == '"':
-			d.st.scratch = b
-			d.pos = i + 1
-			return b, nil
-		case c == '\\':
-			if i+1 >= len(data) {
-				d.pos = i + 1
-				return nil, d.syntaxErr()
-			}
-			switch e := data[i+1]; e {
-			case '"', '\\', '/':
-				b = append(b, e)
-			case 'b':
-				b = append(b, '\b')
-			case 'f':
-				b = append(b, '\f')
-			case 'n':
-				b = append(b, '\n')
-			case 'r':
-				b = append(b, '\r')
-			case 't':
-				b = append(b, '\t')
-			case 'u':
-				r := hex4(data, i+2)
-				if r < 0 {
-					d.pos = i + 2
-					for d.pos < len(data) && d.pos < i+6 && hexVal(data[d.pos]) >= 0 {
-						d.pos++
-					}
-					return nil, d.syntaxErr()
-				}
-				i += 6
-				if utf16.IsSurrogate(r) {
-					// A valid pair with the next escape, else U+FFFD (and
-					// the next escape is read on its own).
-					if i+1 < len(data) && data[i] == '\\' && data[i+1] == 'u' {
-						if r2 := hex4(data, i+2); r2 >= 0 {
-							if dec := utf16.DecodeRune(r, r2); dec != unicode.ReplacementChar {
-								b = utf8.AppendRune(b, dec)
-								i += 6
-								continue
-							}
-						}
-					}
-					r = unicode.ReplacementChar
-				}
-				b = utf8.AppendRune(b, r)
-				continue
-			default:
-				d.pos = i + 1
-				return nil, d.syntaxErr()
-			}
-			i += 2
-		case c < 0x20:
-			d.pos = i
-			return nil, d.syntaxErr()
-		case c < utf8.RuneSelf:
-			b = append(b, c)
-			i++
-		default:
-			r, size := utf8.DecodeRune(data[i:])
-			b = utf8.AppendRune(b, r) // U+FFFD for an invalid byte
-			i += size
-		}
-	}
-}
-
-func hexVal(c byte) rune {
-	switch {
-	case '0' <= c && c <= '9':
-		return rune(c - '0')
-	case 'a' <= c && c <= 'f':
-		return rune(c - 'a' + 10)
-	case 'A' <= c && c <= 'F':
-		return rune(c - 'A' + 10)
-	}
-	return -1
-}
-
-// hex4 reads 4 hex digits at data[i:], or returns -1.
-func hex4(data []byte, i int) rune {
-	if len(data)-i < 4 {
-		return -1
-	}
-	var r rune
-	for _, c := range data[i : i+4] {
-		v := hexVal(c)
-		if v < 0 {
-			return -1
-		}
-		r = r<<4 | v
-	}
-	return r
-}
-
-// --- skipping ---
-
-// The scanners below return the index after what they scanned, or ^i (a
-// negative number) for a syntax error at i.
-
-// scanString scans a string's content from i (after the opening quote) to
-// after the closing quote, validating escapes.
-func scanString(data []byte, i int) int {
-	for {
-		i = plainRun(data, i, false)
-		if i >= len(data) {
-			return ^i
-		}
-		switch data[i] {
-		case '"':
-			return i + 1
-		case '\\':
-			if i+1 >= len(data) {
-				return ^(i + 1)
-			}
-			switch data[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				for k := i + 2; k < i+6; k++ {
-					if k >= len(data) || hexVal(data[k]) < 0 {
-						return ^k
-					}
-				}
-				i += 6
-			default:
-				return ^(i + 1)
-			}
-		default: // a control byte
-			return ^i
-		}
-	}
-}
-
-// scanNumber scans a number at i by JSON's grammar.
-func scanNumber(data []byte, i int) int {
-	if i < len(data) && data[i] == '-' {
-		i++
-	}
-	if i >= len(data) {
-		return ^i
-	}
-	if c := data[i]; c == '0' {
-		i++
-	} else if '1' <= c && c <= '9' {
-		i++
-		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
-			i++
-		}
-	} else {
-		return ^i
-	}
-	if i < len(data) && data[i] == '.' {
-		i++
-		if i >= len(data) || data[i] < '0' || data[i] > '9' {
-			return ^i
-		}
-		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
-			i++
-		}
-	}
-	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
-		i++
-		if i < len(data) && (data[i] == '+' || data[i] == '-') {
-			i++
-		}
-		if i >= len(data) || data[i] < '0' || data[i] > '9' {
-			return ^i
-		}
-		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
-			i++
-		}
-	}
-	return i
-}
-
-// scanLiteral scans true, false or null at i.
-func scanLiteral(data []byte, i int) int {
-	lit := "null"
-	switch data[i] {
-	case 't':
-		lit = "true"
-	case 'f':
-		lit = "false"
-	}
-	for k := 0; k < len(lit); k++ {
-		if i+k >= len(data) || data[i+k] != lit[k] {
-			return ^(i + k)
-		}
-	}
-	return i + len(lit)
-}
-
-// scanKey scans an object key at i (after optional whitespace) and the
-// colon after it, and the whitespace after that.
-func scanKey(data []byte, i int) int {
-	if i < len(data) && data[i] <= ' ' {
-		i = skipWS(data, i)
-	}
-	if i >= len(data) || data[i] != '"' {
-		return ^i
-	}
-	if i = scanString(data, i+1); i < 0 {
-		return i
-	}
-	if i < len(data) && data[i] <= ' ' {
-		i = skipWS(data, i)
-	}
-	if i >= len(data) || data[i] != ':' {
-		return ^i
-	}
-	return i + 1
-}
-
-// skip validates and skips one value at pos; depth is the number of
-// containers around it.
-func (d *decoder) skip(depth int) error {
-	data := d.data
-	i := d.pos
-	// Kinds of the containers opened inside the skipped value, bit set for
-	// an array; deeper than 128 (hostile or odd input) on the heap.
-	var small [2]uint64
-	kinds := small[:]
-	n := 0
-	inArray := false // the innermost open container is an array
-	for {
-		// A value at i.
-		if i < len(data) && data[i] <= ' ' {
-			i = skipWS(data, i)
-		}
-		if i >= len(data) {
-			return d.errAt(i)
-		}
-		switch c := data[i]; c {
-		case '"':
-			i = scanString(data, i+1)
-		case '{', '[':
-			n++
-			if depth+n > maxDepth {
-				return &decodeError{"exceeded max depth", i}
-			}
-			if n > 64*len(kinds) {
-				kinds = append(kinds, make([]uint64, maxDepth/64+1-len(kinds))...)
-			}
-			w, bit := (n-1)/64, uint64(1)<<((n-1)%64)
-			i++
-			if i < len(data) && data[i] <= ' ' {
-				i = skipWS(data, i)
-			}
-			if c == '[' {
-				kinds[w] |= bit
-				inArray = true
-				if i < len(data) && data[i] == ']' {
-					i++
-					n--
-					inArray = n > 0 && kinds[(n-1)/64]&(uint64(1)<<((n-1)%64)) != 0
-					break
-				}
-				continue
-			}
-			kinds[w] &^= bit
-			inArray = false
-			if i < len(data) && data[i] == '}' {
-				i++
-				n--
-				inArray = n > 0 && kinds[(n-1)/64]&(uint64(1)<<((n-1)%64)) != 0
-				break
-			}
-			if i = scanKey(data, i); i < 0 {
-				return d.errAt(^i)
-			}
-			continue
-		case 't', 'f', 'n':
-			i = scanLiteral(data, i)
-		default:
-			i = scanNumber(data, i)
-		}
-		if i < 0 {
-			return d.errAt(^i)
-		}
-		// After a value: close containers until one continues.
-		for {
-			if n == 0 {
-				d.pos = i
-				return nil
-			}
-			if i < len(data) && data[i] <= ' ' {
-				i = skipWS(data, i)
-			}
-			if i >= len(data) {
-				return d.errAt(i)
-			}
-			c := data[i]
-			i++
-			if c == ',' {
-				if !inArray {
-					if i = scanKey(data, i); i < 0 {
-						return d.errAt(^i)
-					}
-				}
-				break
-			}
-			if inArray && c == ']' || !inArray && c == '}' {
-				n--
-				if n > 0 {
-					inArray = kinds[(n-1)/64]&(uint64(1)<<((n-1)%64)) != 0
-				}
-				continue
-			}
-			return d.errAt(i - 1)
-		}
-	}
-}
-
-// errAt is a syntax error at i.
-func (d *decoder) errAt(i int) error {
-	d.pos = i
-	return d.syntaxErr()
-}
-
-// --- typed values ---
-
-func (d *decoder) strField(p *string) error {
-	switch d.peek() {
-	case '"':
-		s, err := d.str()
-		if err != nil {
-			return err
-		}
-		*p = s
-		return nil
-	case 'n':
-		return d.literal("null") // leaves a string as it is
-	}
-	return d.valueTypeErr("string")
-}
-
-// valueTypeErr: the value at pos does not fit the field. If it is not
-// valid JSON either, that is the error (refused alike).
-func (d *decoder) valueTypeErr(want string) error {
-	switch d.peek() {
-	case '{', '[', '"', 't', 'f', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return d.typeErr("JSON value into " + want)
-	}
-	return d.syntaxErr()
-}
-
-// integer reads an integer value into the range [-1<<(bits-1), 1<<(bits-1)-1]
-// as strconv.ParseInt and reflect's OverflowInt decide. ok is false for null.
-func (d *decoder) integer(bits uint) (v int64, ok bool, err error) {
-	data := d.data
-	start := d.pos
-	i := start
-	c := d.peek()
-	if c == 'n' {
-		return 0, false, d.literal("null")
-	}
-	if c == '-' {
-		i++
-	} else if c < '0' || c > '9' {
-		return 0, false, d.valueTypeErr("integer")
-	}
-	ds := i
-	if i < len(data) && data[i] == '0' {
-		i++
-	} else {
-		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
-			i++
-		}
-	}
-	if i == ds {
-		return 0, false, d.errAt(i)
-	}
-	if i < len(data) && (data[i] == '.' || data[i] == 'e' || data[i] == 'E') {
-		return 0, false, d.typeErr("non-integer number into integer")
-	}
-	limit := uint64(1)<<(bits-1) - 1
-	if c == '-' {
-		limit++
-	}
-	var u uint64
-	for _, c := range data[ds:i] {
-		if u > limit/10 {
-			return 0, false, d.typeErr("number " + string(data[start:i]) + " (out of range)")
-		}
-		u = u*10 + uint64(c-'0')
-	}
-	if u > limit {
-		return 0, false, d.typeErr("number " + string(data[start:i]) + " (out of range)")
-	}
-	d.pos = i
-	if c == '-' {
-		return -int64(u), true, nil
-	}
-	return int64(u), true, nil
-}
-
-func (d *decoder) int64Field(p *int64) error {
-	v, ok, err := d.integer(64)
-	if ok {
-		*p = v
-	}
-	return err
-}
-
-func (d *decoder) int8Field(p *int8) error {
-	v, ok, err := d.integer(8)
-	if ok {
-		*p = int8(v)
-	}
-	return err
-}
-
-// int8Ptr: null sets nil; a number is stored where the pointer points,
-// allocating it (from the pool) if nil.
-func (d *decoder) int8Ptr(p **int8) error {
-	v, ok, err := d.integer(8)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		*p = nil
-		return nil
-	}
-	if *p == nil {
-		*p = d.st.int8s.new()
-	}
-	**p = int8(v)
-	return nil
-}
-
-func (d *decoder) int64Ptr(p **int64) error {
-	v, ok, err := d.integer(64)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		*p = nil
-		return nil
-	}
-	if *p == nil {
-		*p = d.st.int64s.new()
-	}
-	**p = v
-	return nil
-}
-
-func (d *decoder) floatField(p *float64) error {
-	c := d.peek()
-	if c == 'n' {
-		return d.literal("null")
-	}
-	if c != '-' && (c < '0' || c > '9') {
-		return d.valueTypeErr("number")
-	}
-	start := d.pos
-	end := scanNumber(d.data, start)
-	if end < 0 {
-		return d.errAt(^end)
-	}
-	d.pos = end
-	s := bodyString(d.data, start, end) // ParseFloat keeps no reference
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		d.pos = start
-		return d.typeErr("number " + s + " (out of range)")
-	}
-	*p = f
-	return nil
-}
-
-// raw stores the bytes of the value at pos, as json.RawMessage does (null
-// is the bytes "null").
-func (d *decoder) raw(p *json.RawMessage, depth int) error {
-	start := d.pos
-	if err := d.skip(depth); err != nil {
-		return err
-	}
-	*p = d.data[start:d.pos:d.pos] // moved out of the body by finish
-	d.nstr += d.pos - start
-	return nil
-}
-
-// arrayStart: at a slice field's value. It returns false for null (the
-// slice is then nil) and an error for anything but an array or null.
-func (d *decoder) arrayStart() (bool, error) {
-	switch d.peek() {
-	case '[':
-		d.pos++
-		return true, nil
-	case 'n':
-		return false, d.literal("null")
-	}
-	return false, d.valueTypeErr("array")
-}
-
-// objectStart: at a struct (or pointer to struct) field's value. It returns
-// false for null and an error for anything but an object or null.
-func (d *decoder) objectStart() (bool, error) {
-	switch d.peek() {
-	case '{':
-		d.pos++
-		return true, nil
-	case 'n':
-		return false, d.literal("null")
-	}
-	return false, d.valueTypeErr("object")
-}
-
-// slot returns s with room for element i as encoding/json's array decoding
-// makes it: within the capacity the element is reused as it is (a stale
-// one from an earlier array under a repeated key included), beyond it the
-// slice grows.
-func slot[T any](p *objPool[T], s []T, i int) []T {
-	if i < len(s) {
-		return s
-	}
-	if i < cap(s) {
-		return s[:i+1]
-	}
-	return p.grow(s[:cap(s)])
-}
-
-// endArray: encoding/json keeps the first n elements, and an empty array is
-// a new empty slice (the backing array is dropped).
-func endArray[T any](s []T, n int) []T {
-	if n == 0 {
-		return make([]T, 0)
-	}
-	return s[:n]
-}
-
-func (d *decoder) strs(p *[]string) error {
-	ok, err := d.arrayStart()
-	if !ok {
-		if err == nil {
-			*p = nil
-		}
-		return err
-	}
-	s := *p
-	i := 0
-	for first := true; ; first = false {
-		more, err := d.elem(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		s = slot(&d.st.strs, s, i)
-		if err := d.strField(&s[i]); err != nil {
-			return err
-		}
-		i++
-	}
-	*p = endArray(s, i)
-	return nil
-}
-
-func (d *decoder) int8s(p *[]int8) error {
-	ok, err := d.arrayStart()
-	if !ok {
-		if err == nil {
-			*p = nil
-		}
-		return err
-	}
-	s := *p
-	i := 0
-	for first := true; ; first = false {
-		more, err := d.elem(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		s = slot(&d.st.int8s, s, i)
-		if err := d.int8Field(&s[i]); err != nil {
-			return err
-		}
-		i++
-	}
-	*p = endArray(s, i)
-	return nil
 }
 
 // --- key matching ---
@@ -1171,15 +1050,88 @@ var (
 	regsFields    = newFields("coppa", "gdpr", "us_privacy", "gpp", "gpp_sid", "ext")
 )
 
-// request decodes the top-level object at pos into st.req.
-func (d *decoder) request() error {
+// objPtr decodes the object at i into *p, a pointer field: null sets nil,
+// an object is decoded into what *p points to (merging, as encoding/json
+// does with a repeated key), allocated with alloc if nil. members reads
+// the members after the '{'.
+func objPtr[T any](d *decoder, i int, p **T, depth int, alloc func(*bidState) *T, members func(*decoder, int, *T, int) (int, error)) (int, error) {
+	i, ok, err := d.open(i)
+	if !ok {
+		if err == nil {
+			*p = nil
+		}
+		return i, err
+	}
+	if *p == nil {
+		*p = alloc(d.st)
+	}
+	return members(d, i, *p, depth+1)
+}
+
+// objElem decodes the object at i into an array element: null leaves it as
+// it is.
+func objElem[T any](d *decoder, i int, v *T, depth int, members func(*decoder, int, *T, int) (int, error)) (int, error) {
+	i, ok, err := d.open(i)
+	if !ok {
+		return i, err
+	}
+	return members(d, i, v, depth+1)
+}
+
+func newBanner(st *bidState) *openrtb2.Banner { return st.banners.new() }
+func newNative(st *bidState) *openrtb2.Native { return st.natives.new() }
+
+// The request's single objects are pointed to by one field each: a fresh
+// one (after null) reuses the pooled one, zeroed.
+func newSite(st *bidState) *openrtb2.Site {
+	st.site, st.used = openrtb2.Site{}, st.used|usedSite
+	return &st.site
+}
+
+func newApp(st *bidState) *openrtb2.App {
+	st.app, st.used = openrtb2.App{}, st.used|usedApp
+	return &st.app
+}
+
+func newDevice(st *bidState) *openrtb2.Device {
+	st.device, st.used = openrtb2.Device{}, st.used|usedDevice
+	return &st.device
+}
+
+func newDeviceGeo(st *bidState) *openrtb2.Geo {
+	st.deviceGeo, st.used = openrtb2.Geo{}, st.used|usedDeviceGeo
+	return &st.deviceGeo
+}
+
+func newUser(st *bidState) *openrtb2.User {
+	st.user, st.used = openrtb2.User{}, st.used|usedUser
+	return &st.user
+}
+
+func newUserGeo(st *bidState) *openrtb2.Geo {
+	st.userGeo, st.used = openrtb2.Geo{}, st.used|usedUserGeo
+	return &st.userGeo
+}
+
+func newRegs(st *bidState) *openrtb2.Regs {
+	st.regs, st.used = openrtb2.Regs{}, st.used|usedRegs
+	return &st.regs
+}
+
+// The member readers below read an object's members from i (after its
+// '{') to after its '}'; depth counts the containers around the members.
+
+// request reads the top-level object at i.
+func (d *decoder) request(i int) (int, error) {
 	const depth = 1
-	d.pos++
 	req := &d.st.req
+	i++
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
 		var f int
 		switch string(k) {
@@ -1210,76 +1162,47 @@ func (d *decoder) request() error {
 		}
 		switch f {
 		case 1:
-			err = d.strField(&req.ID)
+			i, err = d.strField(i, &req.ID)
 		case 2:
-			err = d.imps(depth)
+			i, err = array(d, i, &req.Imp, &d.st.imps, depth, impElem)
 		case 3:
-			err = d.site(depth)
+			i, err = objPtr(d, i, &req.Site, depth, newSite, (*decoder).site)
 		case 4:
-			err = d.app(depth)
+			i, err = objPtr(d, i, &req.App, depth, newApp, (*decoder).app)
 		case 5:
-			err = d.device(depth)
+			i, err = objPtr(d, i, &req.Device, depth, newDevice, (*decoder).device)
 		case 6:
-			err = d.user(depth)
+			i, err = objPtr(d, i, &req.User, depth, newUser, (*decoder).user)
 		case 7:
-			err = d.int64Field(&req.AT)
+			i, err = d.int64Field(i, &req.AT)
 		case 8:
-			err = d.int64Field(&req.TMax)
+			i, err = d.int64Field(i, &req.TMax)
 		case 9:
-			err = d.strs(&req.BCat)
+			i, err = d.strs(i, &req.BCat, depth)
 		case 10:
-			err = d.strs(&req.BAdv)
+			i, err = d.strs(i, &req.BAdv, depth)
 		case 11:
-			err = d.regs(depth)
+			i, err = objPtr(d, i, &req.Regs, depth, newRegs, (*decoder).regs)
 		default:
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }
 
-func (d *decoder) imps(depth int) error {
-	req := &d.st.req
-	ok, err := d.arrayStart()
-	if !ok {
-		if err == nil {
-			req.Imp = nil
-		}
-		return err
-	}
-	s := req.Imp
-	i := 0
-	for first := true; ; first = false {
-		more, err := d.elem(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		s = slot(&d.st.imps, s, i)
-		ok, err := d.objectStart()
-		if ok {
-			err = d.imp(&s[i], depth+2)
-		}
-		if err != nil {
-			return err
-		}
-		i++
-	}
-	req.Imp = endArray(s, i)
-	return nil
+func impElem(d *decoder, i int, imp *openrtb2.Imp, depth int) (int, error) {
+	return objElem(d, i, imp, depth, (*decoder).imp)
 }
 
-// imp decodes the members of an imp object (after its '{'); depth counts
-// the object.
-func (d *decoder) imp(imp *openrtb2.Imp, depth int) error {
+func (d *decoder) imp(i int, imp *openrtb2.Imp, depth int) (int, error) {
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
 		var f int
 		switch string(k) {
@@ -1300,47 +1223,33 @@ func (d *decoder) imp(imp *openrtb2.Imp, depth int) error {
 		}
 		switch f {
 		case 1:
-			err = d.strField(&imp.ID)
+			i, err = d.strField(i, &imp.ID)
 		case 2:
-			var ok bool
-			if ok, err = d.objectStart(); ok {
-				if imp.Banner == nil {
-					imp.Banner = d.st.banners.new()
-				}
-				err = d.banner(imp.Banner, depth+1)
-			} else if err == nil {
-				imp.Banner = nil
-			}
+			i, err = objPtr(d, i, &imp.Banner, depth, newBanner, (*decoder).banner)
 		case 3:
-			var ok bool
-			if ok, err = d.objectStart(); ok {
-				if imp.Native == nil {
-					imp.Native = d.st.natives.new()
-				}
-				err = d.native(imp.Native, depth+1)
-			} else if err == nil {
-				imp.Native = nil
-			}
+			i, err = objPtr(d, i, &imp.Native, depth, newNative, (*decoder).native)
 		case 4:
-			err = d.floatField(&imp.BidFloor)
+			i, err = d.floatField(i, &imp.BidFloor)
 		case 5:
-			err = d.strField(&imp.BidFloorCur)
+			i, err = d.strField(i, &imp.BidFloorCur)
 		case 6:
-			err = d.int8Ptr(&imp.Secure)
+			i, err = d.int8Ptr(i, &imp.Secure)
 		default:
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }
 
-func (d *decoder) banner(b *openrtb2.Banner, depth int) error {
+func (d *decoder) banner(i int, b *openrtb2.Banner, depth int) (int, error) {
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
 		var f int
 		switch string(k) {
@@ -1355,57 +1264,31 @@ func (d *decoder) banner(b *openrtb2.Banner, depth int) error {
 		}
 		switch f {
 		case 1:
-			err = d.formats(&b.Format, depth)
+			i, err = array(d, i, &b.Format, &d.st.formats, depth, formatElem)
 		case 2:
-			err = d.int64Ptr(&b.W)
+			i, err = d.int64Ptr(i, &b.W)
 		case 3:
-			err = d.int64Ptr(&b.H)
+			i, err = d.int64Ptr(i, &b.H)
 		default:
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }
 
-func (d *decoder) formats(p *[]openrtb2.Format, depth int) error {
-	ok, err := d.arrayStart()
-	if !ok {
-		if err == nil {
-			*p = nil
-		}
-		return err
-	}
-	s := *p
-	i := 0
-	for first := true; ; first = false {
-		more, err := d.elem(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		s = slot(&d.st.formats, s, i)
-		ok, err := d.objectStart()
-		if ok {
-			err = d.format(&s[i], depth+2)
-		}
-		if err != nil {
-			return err
-		}
-		i++
-	}
-	*p = endArray(s, i)
-	return nil
+func formatElem(d *decoder, i int, fm *openrtb2.Format, depth int) (int, error) {
+	return objElem(d, i, fm, depth, (*decoder).format)
 }
 
-func (d *decoder) format(fm *openrtb2.Format, depth int) error {
+func (d *decoder) format(i int, fm *openrtb2.Format, depth int) (int, error) {
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
 		var f int
 		switch string(k) {
@@ -1418,61 +1301,44 @@ func (d *decoder) format(fm *openrtb2.Format, depth int) error {
 		}
 		switch f {
 		case 1:
-			err = d.int64Field(&fm.W)
+			i, err = d.int64Field(i, &fm.W)
 		case 2:
-			err = d.int64Field(&fm.H)
+			i, err = d.int64Field(i, &fm.H)
 		default:
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }
 
-func (d *decoder) native(n *openrtb2.Native, depth int) error {
+func (d *decoder) native(i int, n *openrtb2.Native, depth int) (int, error) {
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
-		f := 0
-		if string(k) == "request" {
-			f = 1
+		if string(k) == "request" || nativeFields.fold(k) == 1 {
+			i, err = d.strField(i, &n.Request)
 		} else {
-			f = nativeFields.fold(k)
-		}
-		if f == 1 {
-			err = d.strField(&n.Request)
-		} else {
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }
 
-func (d *decoder) site(depth int) error {
-	req, st := &d.st.req, d.st
-	ok, err := d.objectStart()
-	if !ok {
-		if err == nil {
-			req.Site = nil
-		}
-		return err
-	}
-	if req.Site == nil {
-		st.site = openrtb2.Site{}
-		st.used |= usedSite
-		req.Site = &st.site
-	}
-	s := req.Site
-	depth++
+func (d *decoder) site(i int, s *openrtb2.Site, depth int) (int, error) {
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
 		var f int
 		switch string(k) {
@@ -1487,40 +1353,27 @@ func (d *decoder) site(depth int) error {
 		}
 		switch f {
 		case 1:
-			err = d.strField(&s.Domain)
+			i, err = d.strField(i, &s.Domain)
 		case 2:
-			err = d.strs(&s.Cat)
+			i, err = d.strs(i, &s.Cat, depth)
 		case 3:
-			err = d.strField(&s.Page)
+			i, err = d.strField(i, &s.Page)
 		default:
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }
 
-func (d *decoder) app(depth int) error {
-	req, st := &d.st.req, d.st
-	ok, err := d.objectStart()
-	if !ok {
-		if err == nil {
-			req.App = nil
-		}
-		return err
-	}
-	if req.App == nil {
-		st.app = openrtb2.App{}
-		st.used |= usedApp
-		req.App = &st.app
-	}
-	a := req.App
-	depth++
+func (d *decoder) app(i int, a *openrtb2.App, depth int) (int, error) {
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
 		var f int
 		switch string(k) {
@@ -1533,38 +1386,25 @@ func (d *decoder) app(depth int) error {
 		}
 		switch f {
 		case 1:
-			err = d.strField(&a.Bundle)
+			i, err = d.strField(i, &a.Bundle)
 		case 2:
-			err = d.strs(&a.Cat)
+			i, err = d.strs(i, &a.Cat, depth)
 		default:
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }
 
-func (d *decoder) device(depth int) error {
-	req, st := &d.st.req, d.st
-	ok, err := d.objectStart()
-	if !ok {
-		if err == nil {
-			req.Device = nil
-		}
-		return err
-	}
-	if req.Device == nil {
-		st.device = openrtb2.Device{}
-		st.used |= usedDevice
-		req.Device = &st.device
-	}
-	dev := req.Device
-	depth++
+func (d *decoder) device(i int, dev *openrtb2.Device, depth int) (int, error) {
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
 		var f int
 		switch string(k) {
@@ -1583,49 +1423,35 @@ func (d *decoder) device(depth int) error {
 		}
 		switch f {
 		case 1:
-			err = d.geo(&dev.Geo, &st.deviceGeo, usedDeviceGeo, depth)
+			i, err = objPtr(d, i, &dev.Geo, depth, newDeviceGeo, (*decoder).geo)
 		case 2:
-			err = d.int8Ptr(&dev.Lmt)
+			i, err = d.int8Ptr(i, &dev.Lmt)
 		case 3:
 			var v int64
 			var ok bool
-			if v, ok, err = d.integer(8); ok {
+			if v, i, ok, err = d.integer(i, 8); ok {
 				dev.DeviceType = adcom1.DeviceType(v)
 			}
 		case 4:
-			err = d.strField(&dev.OS)
+			i, err = d.strField(i, &dev.OS)
 		case 5:
-			err = d.strField(&dev.IFA)
+			i, err = d.strField(i, &dev.IFA)
 		default:
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }
 
-// geo decodes a geo object into *p, which is nil or pool (a geo is
-// pointed to by one field only, so a fresh one reuses it zeroed).
-func (d *decoder) geo(p **openrtb2.Geo, pool *openrtb2.Geo, used uint8, depth int) error {
-	ok, err := d.objectStart()
-	if !ok {
-		if err == nil {
-			*p = nil
-		}
-		return err
-	}
-	if *p == nil {
-		*pool = openrtb2.Geo{}
-		d.st.used |= used
-		*p = pool
-	}
-	g := *p
-	depth++
+func (d *decoder) geo(i int, g *openrtb2.Geo, depth int) (int, error) {
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
 		var f int
 		switch string(k) {
@@ -1640,40 +1466,27 @@ func (d *decoder) geo(p **openrtb2.Geo, pool *openrtb2.Geo, used uint8, depth in
 		}
 		switch f {
 		case 1:
-			err = d.strField(&g.Country)
+			i, err = d.strField(i, &g.Country)
 		case 2:
-			err = d.strField(&g.Region)
+			i, err = d.strField(i, &g.Region)
 		case 3:
-			err = d.int64Field(&g.UTCOffset)
+			i, err = d.int64Field(i, &g.UTCOffset)
 		default:
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }
 
-func (d *decoder) user(depth int) error {
-	req, st := &d.st.req, d.st
-	ok, err := d.objectStart()
-	if !ok {
-		if err == nil {
-			req.User = nil
-		}
-		return err
-	}
-	if req.User == nil {
-		st.user = openrtb2.User{}
-		st.used |= usedUser
-		req.User = &st.user
-	}
-	u := req.User
-	depth++
+func (d *decoder) user(i int, u *openrtb2.User, depth int) (int, error) {
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
 		var f int
 		switch string(k) {
@@ -1694,63 +1507,37 @@ func (d *decoder) user(depth int) error {
 		}
 		switch f {
 		case 1:
-			err = d.strField(&u.ID)
+			i, err = d.strField(i, &u.ID)
 		case 2:
-			err = d.strField(&u.BuyerUID)
+			i, err = d.strField(i, &u.BuyerUID)
 		case 3:
-			err = d.geo(&u.Geo, &st.userGeo, usedUserGeo, depth)
+			i, err = objPtr(d, i, &u.Geo, depth, newUserGeo, (*decoder).geo)
 		case 4:
-			err = d.strField(&u.Consent)
+			i, err = d.strField(i, &u.Consent)
 		case 5:
-			err = d.eids(&u.EIDs, depth)
+			i, err = array(d, i, &u.EIDs, &d.st.eids, depth, eidElem)
 		case 6:
-			err = d.raw(&u.Ext, depth)
+			i, err = d.raw(i, &u.Ext, depth)
 		default:
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }
 
-func (d *decoder) eids(p *[]openrtb2.EID, depth int) error {
-	ok, err := d.arrayStart()
-	if !ok {
-		if err == nil {
-			*p = nil
-		}
-		return err
-	}
-	s := *p
-	i := 0
-	for first := true; ; first = false {
-		more, err := d.elem(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		s = slot(&d.st.eids, s, i)
-		ok, err := d.objectStart()
-		if ok {
-			err = d.eid(&s[i], depth+2)
-		}
-		if err != nil {
-			return err
-		}
-		i++
-	}
-	*p = endArray(s, i)
-	return nil
+func eidElem(d *decoder, i int, e *openrtb2.EID, depth int) (int, error) {
+	return objElem(d, i, e, depth, (*decoder).eid)
 }
 
-func (d *decoder) eid(e *openrtb2.EID, depth int) error {
+func (d *decoder) eid(i int, e *openrtb2.EID, depth int) (int, error) {
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
 		var f int
 		switch string(k) {
@@ -1763,93 +1550,48 @@ func (d *decoder) eid(e *openrtb2.EID, depth int) error {
 		}
 		switch f {
 		case 1:
-			err = d.strField(&e.Source)
+			i, err = d.strField(i, &e.Source)
 		case 2:
-			err = d.uids(&e.UIDs, depth)
+			i, err = array(d, i, &e.UIDs, &d.st.uids, depth, uidElem)
 		default:
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }
 
-func (d *decoder) uids(p *[]openrtb2.UID, depth int) error {
-	ok, err := d.arrayStart()
-	if !ok {
-		if err == nil {
-			*p = nil
-		}
-		return err
-	}
-	s := *p
-	i := 0
-	for first := true; ; first = false {
-		more, err := d.elem(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		s = slot(&d.st.uids, s, i)
-		ok, err := d.objectStart()
-		if ok {
-			err = d.uid(&s[i], depth+2)
-		}
-		if err != nil {
-			return err
-		}
-		i++
-	}
-	*p = endArray(s, i)
-	return nil
+func uidElem(d *decoder, i int, u *openrtb2.UID, depth int) (int, error) {
+	return objElem(d, i, u, depth, (*decoder).uid)
 }
 
-func (d *decoder) uid(u *openrtb2.UID, depth int) error {
+func (d *decoder) uid(i int, u *openrtb2.UID, depth int) (int, error) {
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
-		f := 0
-		if string(k) == "id" {
-			f = 1
+		if string(k) == "id" || uidFields.fold(k) == 1 {
+			i, err = d.strField(i, &u.ID)
 		} else {
-			f = uidFields.fold(k)
-		}
-		if f == 1 {
-			err = d.strField(&u.ID)
-		} else {
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }
 
-func (d *decoder) regs(depth int) error {
-	req, st := &d.st.req, d.st
-	ok, err := d.objectStart()
-	if !ok {
-		if err == nil {
-			req.Regs = nil
-		}
-		return err
-	}
-	if req.Regs == nil {
-		st.regs = openrtb2.Regs{}
-		st.used |= usedRegs
-		req.Regs = &st.regs
-	}
-	r := req.Regs
-	depth++
+func (d *decoder) regs(i int, r *openrtb2.Regs, depth int) (int, error) {
 	for first := true; ; first = false {
-		k, more, err := d.key(first)
-		if !more {
-			return err
+		var k []byte
+		var more bool
+		var err error
+		if k, i, more, err = d.key(i, first); !more {
+			return i, err
 		}
 		var f int
 		switch string(k) {
@@ -1870,22 +1612,22 @@ func (d *decoder) regs(depth int) error {
 		}
 		switch f {
 		case 1:
-			err = d.int8Field(&r.COPPA)
+			i, err = d.int8Field(i, &r.COPPA)
 		case 2:
-			err = d.int8Ptr(&r.GDPR)
+			i, err = d.int8Ptr(i, &r.GDPR)
 		case 3:
-			err = d.strField(&r.USPrivacy)
+			i, err = d.strField(i, &r.USPrivacy)
 		case 4:
-			err = d.strField(&r.GPP)
+			i, err = d.strField(i, &r.GPP)
 		case 5:
-			err = d.int8s(&r.GPPSID)
+			i, err = array(d, i, &r.GPPSID, &d.st.int8s, depth, int8Elem)
 		case 6:
-			err = d.raw(&r.Ext, depth)
+			i, err = d.raw(i, &r.Ext, depth)
 		default:
-			err = d.skip(depth)
+			i, err = d.skip(i, depth)
 		}
 		if err != nil {
-			return err
+			return i, err
 		}
 	}
 }

@@ -279,12 +279,10 @@ func TestSkipMatchesValid(t *testing.T) {
 func checkSkip(t testing.TB, body []byte) {
 	t.Helper()
 	d := decoder{data: body, st: newBidState()}
-	d.ws()
-	err := d.skip(0)
+	i, err := d.skip(ws(body, 0), 0)
 	if err == nil {
-		d.ws()
-		if d.pos != len(body) {
-			err = d.syntaxErr()
+		if i = ws(body, i); i != len(body) {
+			err = d.syntaxErr(i)
 		}
 	}
 	if want := json.Valid(body); want != (err == nil) {

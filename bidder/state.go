@@ -31,6 +31,7 @@ type bidState struct {
 	regs      openrtb2.Regs
 	used      uint8 // which of the single objects above the decoder handed out
 
+	dec     decoder
 	scratch []byte // the decoder's buffer for unescaping strings
 	out     []byte
 }
