@@ -17,7 +17,7 @@ import (
 // path"); raise one only with a reason.
 func TestBidAllocs(t *testing.T) {
 	f := newFixture(t)
-	max := map[string]float64{"typical_2k_known": 58, "typical_2k_unknown": 50, "site_known": 35, "site_unknown": 26, "app_ifa": 33, "multi_imp": 35}
+	max := map[string]float64{"typical_2k_known": 16, "typical_2k_unknown": 3, "site_known": 16, "site_unknown": 3, "app_ifa": 16, "multi_imp": 16}
 	for _, sh := range benchShapes {
 		body := benchBody(t, sh.file, sh.buyer)
 		var ctx fasthttp.RequestCtx
