@@ -206,6 +206,10 @@ var decodeCases = []struct {
 	{"mixed deep", `{"ext":` + strings.Repeat(`[{"a":`, 200) + "null" + strings.Repeat("}]", 200) + `}`, true},
 	{"mixed deep wrong close", `{"ext":` + strings.Repeat(`[{"a":`, 200) + "null" + strings.Repeat("]}", 200) + `}`, false},
 	{"empty containers deep", `{"ext":[[],{},[{}],{"a":[]},[[[]]]]}`, true},
+	// found while writing the skipper: an empty container inside an object
+	// must give the object back its kind for the members after it
+	{"empty container then member", `{"ext":{"a":[],"b":{},"c":[1],"d":{"e":[]}},"id":"x"}`, true},
+	{"empty container then element", `{"ext":[{"a":{}},[],{},"s"],"id":"x"}`, true},
 	{"trailing comma array skipped", `{"ext":[1,]}`, false},
 	{"trailing comma object skipped", `{"ext":{"a":1,}}`, false},
 	{"trailing comma imps", `{"imp":[{"id":"1"},]}`, false},
