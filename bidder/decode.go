@@ -209,11 +209,11 @@ var plainStr, plainSkip = func() (s, sk [256]bool) {
 }()
 
 func (d *decoder) literal(i int, lit string) (int, error) {
-	if j := scanLiteral(d.data, i, lit); j >= 0 {
-		return j, nil
-	} else {
-		return i, d.syntaxErr(^j)
+	j := scanLiteral(d.data, i, lit)
+	if j < 0 {
+		return ^j, d.syntaxErr(^j)
 	}
+	return j, nil
 }
 
 // key reads an object's next key at i and the colon after it, and moves to
