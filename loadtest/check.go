@@ -32,7 +32,8 @@ const (
 
 // bidEntry is one bid of a response as the exchange judges it.
 type bidEntry struct {
-	bid    *openrtb2.Bid
+	bid    *openrtb2.Bid // AdM empty: the markup is adm
+	adm    []byte        // the bid's adm as raw JSON (answer.go)
 	seat   string
 	imp    int        // index into the request's imps; -1 when unknown
 	reject LossReason // non-zero when the bid is kept out of the auction
@@ -47,7 +48,7 @@ type finding struct {
 // examine judges a decoded 200 answer to the request reqID that offered imps.
 // It appends every bid to bids, marking the ones the exchange throws out
 // before the auction, and every violation to found.
-func examine(imps []ImpSpec, reqID string, resp *openrtb2.BidResponse, bids []bidEntry, found []finding) ([]bidEntry, []finding) {
+func examine(imps []ImpSpec, reqID string, resp *answer, bids []bidEntry, found []finding) ([]bidEntry, []finding) {
 	where := "request " + reqID
 	idOK := resp.ID == reqID
 	if !idOK {
@@ -65,8 +66,8 @@ func examine(imps []ImpSpec, reqID string, resp *openrtb2.BidResponse, bids []bi
 	for s := range resp.SeatBid {
 		seat := &resp.SeatBid[s]
 		for b := range seat.Bid {
-			bid := &seat.Bid[b]
-			e := bidEntry{bid: bid, seat: seat.Seat, imp: -1}
+			bid := &seat.Bid[b].Bid
+			e := bidEntry{bid: bid, adm: seat.Bid[b].AdM, seat: seat.Seat, imp: -1}
 			at := where + " imp " + strconv.Quote(bid.ImpID) + " bid " + strconv.Quote(bid.ID)
 			for i := range imps {
 				if imps[i].ID == bid.ImpID {
@@ -92,7 +93,7 @@ func examine(imps []ImpSpec, reqID string, resp *openrtb2.BidResponse, bids []bi
 			if e.imp < 0 {
 				reject(VUnknownImp, "", LossInvalidResponse)
 			}
-			if bid.AdM == "" {
+			if !hasMarkup(e.adm) {
 				reject(VMissingAdm, "", LossMissingMarkup)
 			}
 			switch bid.MType {

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -54,7 +55,15 @@ func TestExamine(t *testing.T) {
 			default:
 				resp.Cur = tc.cur
 			}
-			bids, found := examine(imps, "req-1", resp, nil, nil)
+			body, err := json.Marshal(resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a answer
+			if err := decodeAnswer(body, &a); err != nil {
+				t.Fatal(err)
+			}
+			bids, found := examine(imps, "req-1", &a, nil, nil)
 			var got []Violation
 			for _, f := range found {
 				got = append(got, f.v)

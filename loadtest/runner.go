@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prebid/openrtb/v20/openrtb2"
-	segjson "github.com/segmentio/encoding/json"
 	"github.com/valyala/fasthttp"
 )
 
@@ -294,14 +292,15 @@ func (r *runner) worker(ctx context.Context, idx int) {
 // answered handles a 200: decode, judge, auction, notices.
 func (r *runner) answered(rng *rand.Rand, t *template, reqID string, resp *fasthttp.Response, bids []bidEntry, found []finding) ([]bidEntry, []finding) {
 	body, err := resp.BodyUncompressed()
-	var br openrtb2.BidResponse
+	var br answer
 	if err == nil {
 		// segmentio's decoder accepts exactly what encoding/json does (the
-		// bidder's FuzzCodec checks it) at a third of the CPU: the generator
-		// shares the machine with the bidder it measures, and answers with
-		// bids cost it more than no-bids, so a slow decoder here would be
-		// charged to the bidder.
-		err = segjson.Unmarshal(body, &br)
+		// bidder's FuzzCodec checks it) at a third of the CPU, and the
+		// markup stays raw (answer.go): the generator shares the machine
+		// with the bidder it measures, and answers with bids cost it more
+		// than no-bids, so a slow decoder here would be charged to the
+		// bidder.
+		err = decodeAnswer(body, &br)
 	}
 	if err != nil {
 		r.c.badJSON.Add(1)
@@ -373,7 +372,7 @@ func (r *runner) win(rng *rand.Rand, e *bidEntry, m *Macros, cur string) {
 	r.c.wins.Add(1)
 	r.spend.add(e.bid.CID, cur, m.Price)
 	if r.sample.Load() == nil {
-		adm := m.Expand(e.bid.AdM, false)
+		adm := m.Expand(markupText(e.adm), false)
 		if len(adm) > 600 {
 			adm = adm[:600] + "…"
 		}
