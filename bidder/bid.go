@@ -565,7 +565,6 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 	a = append(a, "&r=${AUCTION_LOSS}&m=${AUCTION_MIN_TO_WIN}"...)
 	lurlEnd := len(a)
 	adv := csnap.Advertisers[c.AdvertiserID]
-	var adm string
 	mtype := openrtb2.MarkupBanner
 	if native {
 		sponsor := products[0].Brand
@@ -573,9 +572,10 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 			sponsor = adv.Name
 		}
 		var ok bool
-		adm, ok = s.d.Clicks.NativeADM(&creative.Native{Request: imp.Native.Request, Product: products[0], Offer: offer,
+		a, ok = s.d.Clicks.AppendNativeADM(a, &creative.Native{Request: imp.Native.Request, Product: products[0], Offer: offer,
 			Sponsor: sponsor, Secure: secure, BaseURL: base, Advertiser: c.AdvertiserID, Campaign: c.ID, ImpURL: impURL})
 		if !ok {
+			*sc = a
 			return openrtb2.Bid{}, false
 		}
 		mtype = openrtb2.MarkupNative
@@ -587,9 +587,7 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 	}
 	all := string(a)
 	*sc = a
-	if !native {
-		adm = all[lurlEnd:]
-	}
+	adm := all[lurlEnd:]
 	var adomain []string
 	if adv != nil && adv.Domain != "" {
 		adomain = []string{adv.Domain}

@@ -3,9 +3,10 @@ package bidder
 import (
 	"fmt"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/prebid/openrtb/v20/openrtb2"
+
+	"github.com/chaser-dsp/chaser/creative"
 )
 
 // This file is the bidder's one JSON seam: decodeRequest reads a bid
@@ -46,7 +47,7 @@ func decodeRequest(body []byte, st *bidState) (err error) {
 // written only when set, like omitempty; Ext fields must be valid JSON.
 func appendResponse(dst []byte, resp *openrtb2.BidResponse) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, resp.ID)
+	dst = creative.AppendJSONString(dst, resp.ID)
 	if len(resp.SeatBid) > 0 {
 		dst = append(dst, `,"seatbid":[`...)
 		for i := range resp.SeatBid {
@@ -91,9 +92,9 @@ func appendSeatBid(dst []byte, sb *openrtb2.SeatBid) []byte {
 // appendBid writes a Bid in the field order of openrtb2.Bid's declaration.
 func appendBid(dst []byte, b *openrtb2.Bid) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, b.ID)
+	dst = creative.AppendJSONString(dst, b.ID)
 	dst = append(dst, `,"impid":`...)
-	dst = appendJSONString(dst, b.ImpID)
+	dst = creative.AppendJSONString(dst, b.ImpID)
 	dst = append(dst, `,"price":`...)
 	dst = appendFloat(dst, b.Price)
 	dst = appendStrField(dst, "nurl", b.NURL)
@@ -154,7 +155,7 @@ func appendStrField(dst []byte, key, v string) []byte {
 	dst = append(dst, ',', '"')
 	dst = append(dst, key...)
 	dst = append(dst, '"', ':')
-	return appendJSONString(dst, v)
+	return creative.AppendJSONString(dst, v)
 }
 
 func appendStrsField(dst []byte, key string, v []string) []byte {
@@ -168,7 +169,7 @@ func appendStrsField(dst []byte, key string, v []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, s)
+		dst = creative.AppendJSONString(dst, s)
 	}
 	return append(dst, ']')
 }
@@ -214,68 +215,4 @@ func appendFloat(dst []byte, f float64) []byte {
 		}
 	}
 	return dst
-}
-
-const hexDigits = "0123456789abcdef"
-
-// safeASCII marks the ASCII bytes encoding/json writes as they are (with
-// HTML escaping off).
-var safeASCII = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return
-}()
-
-// appendJSONString appends s quoted as encoding/json quotes it with HTML
-// escaping off: invalid UTF-8 replaced by U+FFFD, U+2028/U+2029 escaped.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if safeASCII[b] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

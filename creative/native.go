@@ -3,11 +3,14 @@ package creative
 import (
 	"bytes"
 	"encoding/json"
+	"hash/maphash"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/prebid/openrtb/v20/native1"
 	nreq "github.com/prebid/openrtb/v20/native1/request"
-	nresp "github.com/prebid/openrtb/v20/native1/response"
 )
 
 // MaxNativeRequest bounds the native request string of one imp.
@@ -58,34 +61,61 @@ func truncate(s string, n int64) string {
 	return string(r[:n])
 }
 
-// NativeADM renders the native response for n as the adm string. It fails
-// (false) when the request is malformed or asks for a required asset this
-// product cannot fill. Values are JSON-encoded, never spliced as text.
+// NativeADM renders the native response for n as the adm string; see
+// AppendNativeADM.
 func (s *ClickSigner) NativeADM(n *Native) (string, bool) {
-	req, wrapped, ok := ParseNativeRequest(n.Request)
+	b, ok := s.AppendNativeADM(nil, n)
+	return string(b), ok
+}
+
+// AppendNativeADM appends the native response for n (OpenRTB Native 1.2,
+// wrapped in {"native":…} when the request was) to dst. It fails (false,
+// dst unchanged) when the request is malformed or asks for a required
+// asset this product cannot fill. Values are JSON-quoted, never spliced as
+// text; the JSON is what encoding/json would write for
+// native1/response.Response, without HTML escaping.
+func (s *ClickSigner) AppendNativeADM(dst []byte, n *Native) ([]byte, bool) {
+	req, wrapped, ok := nativeRequests.parse(n.Request)
 	if !ok || n.Product == nil {
-		return "", false
+		return dst, false
 	}
+	start := len(dst)
 	p := n.Product
-	click := string(s.AppendClickURL(nil, n.BaseURL, n.Advertiser, n.Campaign, p.ID))
-	resp := nresp.Response{Ver: "1.2", Link: nresp.Link{URL: click}}
-	if n.ImpURL != "" {
-		resp.ImpTrackers = []string{n.ImpURL}
-		resp.EventTrackers = []nresp.EventTracker{{Event: native1.EventTypeImpression, Method: native1.EventTrackingMethodImage, URL: n.ImpURL}}
+	if wrapped {
+		dst = append(dst, `{"native":`...)
 	}
-	for _, a := range req.Assets {
-		id := a.ID
-		var out *nresp.Asset
+	dst = append(dst, `{"ver":"1.2","assets":[`...)
+	count := 0
+	for i := range req.Assets {
+		a := &req.Assets[i]
+		mark := len(dst)
+		if count > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"id":`...)
+		dst = strconv.AppendInt(dst, a.ID, 10)
+		filled := false
 		switch {
 		case a.Title != nil:
-			out = &nresp.Asset{ID: &id, Title: &nresp.Title{Text: truncate(p.Title, a.Title.Len)}}
+			dst = append(dst, `,"title":{"text":`...)
+			dst = AppendJSONString(dst, truncate(p.Title, a.Title.Len))
+			dst = append(dst, '}')
+			filled = true
 		case a.Img != nil:
 			if p.ImageURL != "" && (a.Img.Type == 0 || a.Img.Type == native1.ImageAssetTypeMain) {
-				img := &nresp.Image{URL: string(appendAssetURL(nil, p.ImageURL, n.Secure))}
+				dst = append(dst, `,"img":{"url":"`...)
+				from := len(dst)
+				dst = closeJSONString(appendAssetURL(dst, p.ImageURL, n.Secure), from)
 				if a.Img.W > 0 || a.Img.WMin > 0 {
-					img.W, img.H = max(a.Img.W, a.Img.WMin), max(a.Img.H, a.Img.HMin)
+					if w := max(a.Img.W, a.Img.WMin); w != 0 {
+						dst = strconv.AppendInt(append(dst, `,"w":`...), w, 10)
+					}
+					if h := max(a.Img.H, a.Img.HMin); h != 0 {
+						dst = strconv.AppendInt(append(dst, `,"h":`...), h, 10)
+					}
 				}
-				out = &nresp.Asset{ID: &id, Img: img}
+				dst = append(dst, '}')
+				filled = true
 			}
 		case a.Data != nil:
 			var v string
@@ -103,31 +133,91 @@ func (s *ClickSigner) NativeADM(n *Native) (string, bool) {
 				}
 			}
 			if v != "" {
-				out = &nresp.Asset{ID: &id, Data: &nresp.Data{Value: truncate(v, a.Data.Len)}}
+				dst = append(dst, `,"data":{"value":`...)
+				dst = AppendJSONString(dst, truncate(v, a.Data.Len))
+				dst = append(dst, '}')
+				filled = true
 			}
 		}
-		if out == nil {
+		if !filled {
+			dst = dst[:mark]
 			if a.Required == 1 {
-				return "", false
+				return dst[:start], false
 			}
 			continue
 		}
-		resp.Assets = append(resp.Assets, *out)
+		dst = append(dst, '}')
+		count++
 	}
-	if len(resp.Assets) == 0 {
-		return "", false
+	if count == 0 {
+		return dst[:start], false
 	}
-	var b []byte
-	var err error
+	dst = append(dst, `],"link":{"url":"`...)
+	from := len(dst)
+	dst = closeJSONString(s.AppendClickURL(dst, n.BaseURL, n.Advertiser, n.Campaign, p.ID), from)
+	dst = append(dst, '}')
+	if n.ImpURL != "" {
+		dst = append(dst, `,"imptrackers":[`...)
+		dst = AppendJSONString(dst, n.ImpURL)
+		dst = append(dst, `],"eventtrackers":[{"event":`...)
+		dst = strconv.AppendInt(dst, int64(native1.EventTypeImpression), 10)
+		dst = append(dst, `,"method":`...)
+		dst = strconv.AppendInt(dst, int64(native1.EventTrackingMethodImage), 10)
+		dst = append(dst, `,"url":`...)
+		dst = AppendJSONString(dst, n.ImpURL)
+		dst = append(dst, "}]"...)
+	}
+	dst = append(dst, '}')
 	if wrapped {
-		b, err = json.Marshal(struct {
-			Native *nresp.Response `json:"native"`
-		}{&resp})
-	} else {
-		b, err = json.Marshal(&resp)
+		dst = append(dst, '}')
 	}
-	if err != nil {
-		return "", false
+	return dst, true
+}
+
+// nativeRequests memoises ParseNativeRequest for the bid path: an exchange
+// sends the same few native request strings (one per placement template)
+// again and again, and decoding one with encoding/json cost more than the
+// rest of the native ad. Direct-mapped and lock-free: a slot holds the last
+// string that hashed to it; a miss parses and replaces it. The parsed
+// requests are shared and only read.
+var nativeRequests = nativeMemo{seed: maphash.MakeSeed()}
+
+const nativeSlots = 1024
+
+type nativeMemo struct {
+	seed  maphash.Seed
+	slots [nativeSlots]atomic.Pointer[parsedNative]
+}
+
+type parsedNative struct {
+	src         string
+	req         *nreq.Request
+	wrapped, ok bool
+}
+
+func (m *nativeMemo) parse(s string) (*nreq.Request, bool, bool) {
+	if len(s) == 0 || len(s) > MaxNativeRequest {
+		return nil, false, false
 	}
-	return string(b), true
+	slot := &m.slots[maphash.String(m.seed, s)%nativeSlots]
+	if e := slot.Load(); e != nil && e.src == s {
+		return e.req, e.wrapped, e.ok
+	}
+	req, wrapped, ok := ParseNativeRequest(s)
+	slot.Store(&parsedNative{src: strings.Clone(s), req: req, wrapped: wrapped, ok: ok})
+	return req, wrapped, ok
+}
+
+// closeJSONString ends the JSON string whose unquoted text was appended
+// at dst[from:] after an opening quote: it appends the closing quote, or,
+// when the text has a byte JSON must escape (or any non-ASCII byte),
+// re-quotes it with AppendJSONString.
+func closeJSONString(dst []byte, from int) []byte {
+	for _, c := range dst[from:] {
+		if c >= utf8.RuneSelf || !safeASCII[c] {
+			text := string(dst[from:])
+			return AppendJSONString(dst[:from-1], text)
+		}
+	}
+	return append(dst, '"')
 }
