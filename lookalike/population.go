@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -76,7 +77,7 @@ type PopulationOptions struct {
 	// Default 4096.
 	BatchSize int
 	// FlushInterval is the longest an accepted observation waits before it
-	// is written. Default 1 s.
+	// is written (the writer looks every 100 ms at most). Default 1 s.
 	FlushInterval time.Duration
 }
 
@@ -374,26 +375,12 @@ type writer struct {
 func (p *Population) run() {
 	defer close(p.done)
 	w := &writer{buf: make([]item, 0, p.opts.BatchSize)}
-	tick := time.NewTicker(p.opts.FlushInterval)
+	tick := time.NewTicker(min(writerPoll, p.opts.FlushInterval))
 	defer tick.Stop()
 	for {
 		select {
-		case it := <-p.q:
-			w.buf = append(w.buf, it)
-		fill:
-			for len(w.buf) < p.opts.BatchSize {
-				select {
-				case it := <-p.q:
-					w.buf = append(w.buf, it)
-				default:
-					break fill
-				}
-			}
-			if len(w.buf) >= p.opts.BatchSize {
-				p.commit(w)
-			}
 		case <-tick.C:
-			p.commit(w)
+			p.drain(w)
 		case req := <-p.flushReq:
 			p.drain(w)
 			req.reply <- w.lastErr
@@ -407,6 +394,18 @@ func (p *Population) run() {
 		}
 	}
 }
+
+// writerPoll is how often the writer takes what is queued. It never waits
+// on the queue itself: Observe, on the bid path, is then a send into a
+// buffered channel that wakes no goroutine. Woken by every observation,
+// the writer went to the head of the scheduler's run queue, ahead of the
+// bid requests waiting there (their tail latency showed it).
+const writerPoll = 100 * time.Millisecond
+
+// writerYieldEvery is how many users commit merges between yields to the
+// scheduler, so that a large batch does not hold a P away from bid
+// requests for milliseconds.
+const writerYieldEvery = 64
 
 // drain writes everything queued now.
 func (p *Population) drain(w *writer) {
@@ -483,7 +482,9 @@ func (p *Population) commit(w *writer) {
 			p.writeFailed(w, err)
 			return
 		}
-		users++
+		if users++; users%writerYieldEvery == 0 {
+			runtime.Gosched()
+		}
 	}
 	if added > 0 {
 		if err := b.Set([]byte(sizeKey), sizeValue(p.size.Load()+added), nil); err != nil {

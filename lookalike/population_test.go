@@ -563,3 +563,30 @@ func TestObserveAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterWritesWithoutFlush: the writer, which polls the queue instead
+// of waiting on it, writes what is observed within FlushInterval, in
+// batches of at most BatchSize, with no Flush.
+func TestWriterWritesWithoutFlush(t *testing.T) {
+	clk := newClock(synthNow)
+	p, db := openPop(t, PopulationOptions{SampleRate: 1, Now: clk.now, BatchSize: 16, FlushInterval: 10 * time.Millisecond})
+	const users = 500 // several batches and several yields per batch
+	for i := range users {
+		p.Observe(uid(i), Observation{Domain: "news.example", Hour: -1})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().UsersWritten < users {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d users written without Flush", p.Stats().UsersWritten, users)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, i := range []int{0, 17, users - 1} {
+		if _, _, ok := readUser(t, db, uid(i)); !ok {
+			t.Errorf("user %d not stored", i)
+		}
+	}
+	if p.Size() != users {
+		t.Errorf("size %d, want %d", p.Size(), users)
+	}
+}
