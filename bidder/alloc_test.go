@@ -17,7 +17,7 @@ import (
 // path"); raise one only with a reason.
 func TestBidAllocs(t *testing.T) {
 	f := benchFixture(t)
-	max := map[string]float64{"typical_2k_known": 16, "typical_2k_unknown": 3, "site_known": 16, "site_unknown": 3, "app_ifa": 16, "multi_imp": 16, "native_known": 16}
+	max := map[string]float64{"typical_2k_known": 12, "typical_2k_unknown": 3, "site_known": 12, "site_unknown": 3, "app_ifa": 12, "multi_imp": 12, "native_known": 15}
 	for _, sh := range benchShapes {
 		body := benchBody(t, sh.file, sh.buyer)
 		var ctx fasthttp.RequestCtx
@@ -43,7 +43,8 @@ func TestBidAllocs(t *testing.T) {
 }
 
 // TestDecodeAllocs: with a warm pooled state, decoding a request costs one
-// allocation, for all its strings (decode.go).
+// allocation, for all its strings (decode.go), plus one per string with
+// escapes.
 func TestDecodeAllocs(t *testing.T) {
 	st := newBidState()
 	for _, sh := range benchShapes {
@@ -55,8 +56,12 @@ func TestDecodeAllocs(t *testing.T) {
 			st.reset()
 		}
 		run()
-		if n := testing.AllocsPerRun(100, run); n > 1 {
-			t.Errorf("%s: %.0f allocations, want 1", sh.name, n)
+		want := 1.0
+		if sh.name == "native_known" {
+			want = 2 // the native request string has escapes: its own allocation
+		}
+		if n := testing.AllocsPerRun(100, run); n > want {
+			t.Errorf("%s: %.0f allocations, want %.0f", sh.name, n, want)
 		}
 	}
 }

@@ -149,7 +149,7 @@ func (s *Server) handleBid(ctx *fasthttp.RequestCtx) {
 		noContent(ctx, reasonLate)
 		return
 	}
-	resp, reason := s.decideFor(req, bidExchange(ctx.Path()))
+	resp, reason := s.decideFor(req, bidExchange(ctx.Path()), &st.ans)
 	if resp == nil {
 		noContent(ctx, reason)
 		return
@@ -248,13 +248,32 @@ type candidate struct {
 	pace pacingState // see pace.go
 }
 
-// decide turns a valid request into a response, or nil and a no-bid reason.
-func (s *Server) decide(req *openrtb2.BidRequest) (*openrtb2.BidResponse, string) {
-	return s.decideFor(req, nil)
+// answerState holds one answer while it is decided and encoded: the
+// response, its bids and the candidates considered. The bid path keeps it
+// in the pooled bidState, so an answer allocates only its strings.
+type answerState struct {
+	resp  openrtb2.BidResponse
+	seat  [1]openrtb2.SeatBid
+	bids  []openrtb2.Bid
+	cands []candidate
 }
 
-// decideFor is decide for a request from the named exchange (sync.go).
-func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte) (*openrtb2.BidResponse, string) {
+// reset drops what the last answer referenced, keeping the storage.
+func (a *answerState) reset() {
+	clear(a.bids)
+	clear(a.cands)
+	a.bids, a.cands = a.bids[:0], a.cands[:0]
+	a.resp, a.seat = openrtb2.BidResponse{}, [1]openrtb2.SeatBid{}
+}
+
+// decide turns a valid request into a response, or nil and a no-bid reason.
+func (s *Server) decide(req *openrtb2.BidRequest) (*openrtb2.BidResponse, string) {
+	return s.decideFor(req, nil, new(answerState))
+}
+
+// decideFor is decide for a request from the named exchange (sync.go),
+// building the answer in a (returned response included).
+func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerState) (*openrtb2.BidResponse, string) {
 	if r := s.privacyReason(req); r != "" { // COPPA, GDPR, US privacy, GPP: see consent.go
 		return nil, r
 	}
@@ -296,7 +315,8 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte) (*openrtb2
 			return nil, reasonNoCampaign
 		}
 	}
-	var cands []candidate
+	cands := a.cands[:0]
+	defer func() { a.cands = cands }()
 	held := ""
 	country, devType, domain := requestContext(req)
 	for i, c := range csnap.Campaigns {
@@ -326,8 +346,10 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte) (*openrtb2
 		}
 		return nil, reasonNoCampaign
 	}
-	resp := &openrtb2.BidResponse{ID: req.ID, Cur: ""}
-	var bids []openrtb2.Bid
+	resp := &a.resp
+	resp.ID, resp.Cur = req.ID, ""
+	bids := a.bids[:0]
+	defer func() { a.bids = bids }()
 	reason := reasonNoImpFit
 	secureDefault := req.Site != nil && strings.HasPrefix(req.Site.Page, "https:")
 	for i := range req.Imp {
@@ -377,7 +399,8 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte) (*openrtb2
 		return nil, reason
 	}
 	bidsPlaced.Add(len(bids))
-	resp.SeatBid = []openrtb2.SeatBid{{Seat: "chaser", Bid: bids}}
+	a.seat[0] = openrtb2.SeatBid{Seat: "chaser", Bid: bids}
+	resp.SeatBid = a.seat[:]
 	return resp, ""
 }
 

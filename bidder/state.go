@@ -34,6 +34,7 @@ type bidState struct {
 	dec     decoder
 	scratch []byte // the decoder's buffer for unescaping strings
 	out     []byte
+	ans     answerState // the answer (bid.go)
 }
 
 const (
@@ -87,6 +88,7 @@ func getBidState() *bidState { return bidStates.Get().(*bidState) }
 // next.
 func (st *bidState) reset() {
 	st.req = openrtb2.BidRequest{}
+	st.ans.reset()
 	st.imps.reset(maxPooledObjs)
 	st.banners.reset(maxPooledObjs)
 	st.formats.reset(maxPooledObjs)
