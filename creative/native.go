@@ -182,7 +182,12 @@ func (s *ClickSigner) AppendNativeADM(dst []byte, n *Native) ([]byte, bool) {
 // requests are shared and only read.
 var nativeRequests = nativeMemo{seed: maphash.MakeSeed()}
 
-const nativeSlots = 1024
+const (
+	nativeSlots = 1024
+	// maxMemoNative is the longest request string memoised (typical ones
+	// are under 1 KB), which bounds the memo at a few MB whatever comes in.
+	maxMemoNative = 4 << 10
+)
 
 type nativeMemo struct {
 	seed  maphash.Seed
@@ -198,6 +203,9 @@ type parsedNative struct {
 func (m *nativeMemo) parse(s string) (*nreq.Request, bool, bool) {
 	if len(s) == 0 || len(s) > MaxNativeRequest {
 		return nil, false, false
+	}
+	if len(s) > maxMemoNative {
+		return ParseNativeRequest(s)
 	}
 	slot := &m.slots[maphash.String(m.seed, s)%nativeSlots]
 	if e := slot.Load(); e != nil && e.src == s {
