@@ -100,6 +100,7 @@ func New(d Deps) *Server {
 		Name:                  "chaser",
 		MaxRequestBodySize:    MaxBodyBytes,
 		ReadBufferSize:        16 << 10,
+		WriteBufferSize:       16 << 10, // a multi-imp answer in one write(2)
 		ReadTimeout:           10 * time.Second,
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
