@@ -256,13 +256,18 @@ type answerState struct {
 	seat  [1]openrtb2.SeatBid
 	bids  []openrtb2.Bid
 	cands []candidate
+	// buildBid's scratch, for one bid at a time
+	hist     []creative.HistoryItem
+	products []*creative.Product
 }
 
 // reset drops what the last answer referenced, keeping the storage.
 func (a *answerState) reset() {
 	clear(a.bids)
 	clear(a.cands)
-	a.bids, a.cands = a.bids[:0], a.cands[:0]
+	clear(a.hist)
+	clear(a.products)
+	a.bids, a.cands, a.hist, a.products = a.bids[:0], a.cands[:0], a.hist[:0], a.products[:0]
 	a.resp, a.seat = openrtb2.BidResponse{}, [1]openrtb2.SeatBid{}
 }
 
@@ -284,8 +289,9 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 	if len(ids) == 0 {
 		return nil, reasonNoUser
 	}
+	now := s.d.Now()
 	asnap := s.d.Audiences.Snapshot()
-	s.observe(req, ids[0], asnap) // lookalike population: see population.go
+	s.observe(req, ids[0], asnap, now) // lookalike population: see population.go
 	// Only ids in some audience can match one: drop the others (an app
 	// user's random device id next to a known cookie) before the campaigns
 	// test them against each of their audiences.
@@ -298,7 +304,6 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 	if ids = known; len(ids) == 0 {
 		return nil, reasonUnknownUser
 	}
-	now := s.d.Now()
 	csnap := s.d.Campaigns.Snapshot()
 	// Which of the campaigns' audiences hold which of the ids, in one pass.
 	plan := s.plan(asnap, csnap)
@@ -383,7 +388,7 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 		if best == nil {
 			continue
 		}
-		bid, ok := s.buildBid(req, imp, best, bestPrice, bestSize, secureDefault, csnap)
+		bid, ok := s.buildBid(req, imp, best, bestPrice, bestSize, secureDefault, csnap, now, a)
 		if !ok {
 			reason = reasonNoProduct
 			continue
@@ -530,7 +535,7 @@ func fitBanner(imp *openrtb2.Imp, c *campaign.Campaign) (campaign.Size, bool) {
 }
 
 func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candidate, price int64,
-	size campaign.Size, secureDefault bool, csnap *campaign.Snapshot) (openrtb2.Bid, bool) {
+	size campaign.Size, secureDefault bool, csnap *campaign.Snapshot, now time.Time, ans *answerState) (openrtb2.Bid, bool) {
 	c := cd.c
 	feed := s.d.Catalog.Feed(c.AdvertiserID)
 	if feed == nil || len(feed.InStock) == 0 {
@@ -539,7 +544,8 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 	var hist []creative.HistoryItem
 	offer := ""
 	if prof, err := s.profileOf(cd); err == nil {
-		hist = historyOf(prof)
+		ans.hist = historyOf(ans.hist[:0], prof)
+		hist = ans.hist
 		if isCartAbandoner(hist) {
 			offer = c.Creative.Offer
 		}
@@ -549,7 +555,8 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 	if !native {
 		n = creative.ProductsForSize(size.W, size.H)
 	}
-	products := s.chooseProducts(feed, hist, n)
+	ans.products = s.chooseProducts(ans.products[:0], feed, hist, n, now)
+	products := ans.products
 	if len(products) == 0 {
 		return openrtb2.Bid{}, false
 	}
@@ -557,7 +564,6 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 	if imp.Secure != nil {
 		secure = *imp.Secure == 1
 	}
-	now := s.d.Now()
 	tok := pacing.Token{Campaign: c.ID, AuctionID: req.ID, ImpID: imp.ID, BidMicros: price, Unix: now.Unix(), User: cd.user,
 		FirstPrice: req.AT == 1}
 	// Every string of the bid is written into one scratch buffer and
@@ -646,8 +652,8 @@ func putArena(b *[]byte) {
 	}
 }
 
-func historyOf(p *audience.Profile) []creative.HistoryItem {
-	var out []creative.HistoryItem
+// historyOf appends p's product events to out.
+func historyOf(out []creative.HistoryItem, p *audience.Profile) []creative.HistoryItem {
 	for _, e := range p.Events {
 		var k uint8
 		switch e.Type {

@@ -14,7 +14,7 @@ import (
 // known and consent allows personalised advertising). It never blocks: the
 // population samples and queues (or drops) it. Erased people are not
 // observed.
-func (s *Server) observe(req *openrtb2.BidRequest, user audience.Pseudonym, asnap *audience.Snapshot) {
+func (s *Server) observe(req *openrtb2.BidRequest, user audience.Pseudonym, asnap *audience.Snapshot, now time.Time) {
 	pop := s.d.Population
 	if pop == nil || asnap.Erased(user) {
 		return
@@ -25,7 +25,7 @@ func (s *Server) observe(req *openrtb2.BidRequest, user audience.Pseudonym, asna
 	} else if ap := req.App; ap != nil {
 		o.Bundle, o.Categories = ap.Bundle, ap.Cat
 	}
-	now := s.d.Now().UTC()
+	now = now.UTC()
 	if d := req.Device; d != nil {
 		o.DeviceType, o.OS = int(d.DeviceType), d.OS
 		if g := d.Geo; g != nil {
