@@ -216,7 +216,7 @@ func checkResponse(t *testing.T, req *openrtb2.BidRequest, br *openrtb2.BidRespo
 					t.Fatalf("notice URL %q", u)
 				}
 			}
-			if imp.Secure != nil && *imp.Secure == 1 && strings.Contains(b.AdM, `src="http://`) {
+			if imp.Secure != nil && *imp.Secure == 1 && strings.Contains(b.AdM, `src='http://`) {
 				t.Fatalf("insecure asset in secure imp: %s", b.AdM)
 			}
 		}

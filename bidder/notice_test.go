@@ -54,7 +54,7 @@ func TestNoticeOutcomes(t *testing.T) {
 		{"win", win("1.5"), "win", "ok", 204, 1500},
 		{"loss with a forged token", strings.Replace(path(b.LURL), "t="+tok, "t=AAAA"+tok[4:], 1), "loss", "bad_token", 403, 1500},
 		{"imp, forged", "/notice/imp?t=AAAA", "imp", "bad_token", 200, 1500},
-		{"imp", path(b.AdM[strings.Index(b.AdM, "/notice/imp"):strings.Index(b.AdM, `"></div>`)]), "imp", "ok", 200, 1500},
+		{"imp", path(b.AdM[strings.Index(b.AdM, "/notice/imp"):strings.Index(b.AdM, `'></div>`)]), "imp", "ok", 200, 1500},
 		{"billing", path(b.BURL, "${AUCTION_PRICE}", "1.5"), "bill", "ok", 204, 1500},
 	}
 	for _, tc := range cases {

@@ -201,11 +201,14 @@ func AppendPrice(dst []byte, micros int64, currency string) []byte {
 }
 
 // AppendBannerHTML appends the banner's HTML markup. Every value from a feed
-// or campaign is HTML-escaped; links go through signed click URLs.
+// or campaign is HTML-escaped (both quotes included); links go through
+// signed click URLs. Attributes are single-quoted, so the markup needs no
+// escaping inside the JSON of a bid response (AppendJSONString copies it
+// eight bytes at a time).
 func (s *ClickSigner) AppendBannerHTML(dst []byte, b *Banner) []byte {
 	n := len(b.Products)
 	horizontal := b.W > b.H*2
-	dst = append(dst, `<div class="chaser-ad" style="width:`...)
+	dst = append(dst, `<div class='chaser-ad' style='width:`...)
 	dst = strconv.AppendInt(dst, b.W, 10)
 	dst = append(dst, `px;height:`...)
 	dst = strconv.AppendInt(dst, b.H, 10)
@@ -215,34 +218,34 @@ func (s *ClickSigner) AppendBannerHTML(dst []byte, b *Banner) []byte {
 	} else {
 		dst = append(dst, "column"...)
 	}
-	dst = append(dst, `">`...)
+	dst = append(dst, `'>`...)
 	if b.Offer != "" {
-		dst = append(dst, `<div class="chaser-offer" style="font-weight:bold">`...)
+		dst = append(dst, `<div class='chaser-offer' style='font-weight:bold'>`...)
 		dst = appendEsc(dst, b.Offer)
 		dst = append(dst, `</div>`...)
 	}
 	var buf [512]byte // scratch for the unescaped click URL and price
 	for _, p := range b.Products {
-		dst = append(dst, `<a class="chaser-item" target="_blank" rel="noopener" style="flex:1;text-decoration:none;color:inherit" href="`...)
+		dst = append(dst, `<a class='chaser-item' target='_blank' rel='noopener' style='flex:1;text-decoration:none;color:inherit' href='`...)
 		dst = appendEsc(dst, s.AppendClickURL(buf[:0], b.BaseURL, b.Advertiser, b.Campaign, p.ID))
-		dst = append(dst, `">`...)
+		dst = append(dst, `'>`...)
 		if p.ImageURL != "" {
-			dst = append(dst, `<img alt="" style="max-width:100%;max-height:`...)
+			dst = append(dst, `<img alt='' style='max-width:100%;max-height:`...)
 			dst = strconv.AppendInt(dst, imgMax(b, n, horizontal), 10)
-			dst = append(dst, `px" src="`...)
+			dst = append(dst, `px' src='`...)
 			dst = appendEsc(dst, appendAssetURL(buf[:0], p.ImageURL, b.Secure))
-			dst = append(dst, `">`...)
+			dst = append(dst, `'>`...)
 		}
-		dst = append(dst, `<div class="chaser-title">`...)
+		dst = append(dst, `<div class='chaser-title'>`...)
 		dst = appendEsc(dst, p.Title)
-		dst = append(dst, `</div><div class="chaser-price">`...)
+		dst = append(dst, `</div><div class='chaser-price'>`...)
 		dst = appendEsc(dst, AppendPrice(buf[:0], p.PriceMicros, p.Currency))
 		dst = append(dst, `</div></a>`...)
 	}
 	if b.ImpURL != "" {
-		dst = append(dst, `<img width="1" height="1" style="display:none" alt="" src="`...)
+		dst = append(dst, `<img width='1' height='1' style='display:none' alt='' src='`...)
 		dst = appendEsc(dst, b.ImpURL)
-		dst = append(dst, `">`...)
+		dst = append(dst, `'>`...)
 	}
 	return append(dst, `</div>`...)
 }

@@ -43,10 +43,10 @@ func TestBannerGolden(t *testing.T) {
 		if string(got) != string(want) {
 			t.Errorf("%s differs from golden:\n got %s\nwant %s", name, got, want)
 		}
-		if strings.Contains(string(got), `src="http://`) {
+		if strings.Contains(string(got), `src='http://`) {
 			t.Errorf("%s: insecure asset in a secure banner", name)
 		}
-		if c := strings.Count(string(got), `class="chaser-item"`); c != n {
+		if c := strings.Count(string(got), `class='chaser-item'`); c != n {
 			t.Errorf("%s: %d products, want %d", name, c, n)
 		}
 	}
@@ -58,7 +58,7 @@ func TestBannerEscapesHostileValues(t *testing.T) {
 		PriceMicros: 1, Currency: "USD", ImageURL: `https://cdn.example/a.jpg?"onload="alert(1)`, LandingURL: "https://shop.example/"}
 	html := string(s.AppendBannerHTML(nil, &Banner{W: 300, H: 250, Products: []*Product{p},
 		Offer: `<img src=x onerror=alert(1)>`, BaseURL: "https://bid.example", Advertiser: "a", Campaign: "c"}))
-	for _, bad := range []string{"<script", `"onload="`, "<img src=x", `' onerror='`} {
+	for _, bad := range []string{"<script", `"onload="`, `'onload='`, "<img src=x", `' onerror='`, `" onerror="`} {
 		if strings.Contains(html, bad) {
 			t.Fatalf("unescaped %q in %s", bad, html)
 		}

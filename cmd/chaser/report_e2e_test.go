@@ -41,12 +41,12 @@ func TestCampaignReport(t *testing.T) {
 		t.Fatalf("win: %d", c)
 	}
 	imp := b.AdM[strings.Index(b.AdM, s.bidURL+"/notice/imp"):]
-	imp = strings.ReplaceAll(imp[:strings.Index(imp, `"`)], "&amp;", "&")
+	imp = strings.ReplaceAll(imp[:strings.Index(imp, `'`)], "&amp;", "&")
 	if c := get(imp); c != 200 {
 		t.Fatalf("imp: %d", c)
 	}
 	click := b.AdM[strings.Index(b.AdM, s.bidURL+"/click"):]
-	click = strings.ReplaceAll(click[:strings.Index(click, `"`)], "&amp;", "&")
+	click = strings.ReplaceAll(click[:strings.Index(click, `'`)], "&amp;", "&")
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if r, err := noRedirect.Get(click); err != nil || r.StatusCode != 302 {
 		t.Fatalf("click: %v %v", r, err)
