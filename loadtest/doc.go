@@ -22,7 +22,9 @@
 //     bidder) measured with the same settings in the same run, in slices
 //     alternating with the target's, so a bidder's throughput is stated as a
 //     share of the ceiling on the same machine even when the machine's load
-//     drifts.
+//     drifts. The bidder must run in the generator's login session (not
+//     under setsid): with CPU autogroups, a session of its own gets half the
+//     machine against the generator and the no-op child.
 //
 // # Reading the report
 //
