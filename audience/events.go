@@ -300,7 +300,7 @@ func (m *Manager) RecordEvent(ev Event) error {
 		if i == 0 && m.seg.opts.OnEvent != nil {
 			before = v.profile()
 		}
-		if _, err := v.add(&ev, now.Unix()); err != nil {
+		if _, err := v.addAs(&ev, now.Unix(), i > 0); err != nil { // users[1:] hold linked copies
 			if i == 0 {
 				dupErr = err
 			}

@@ -34,8 +34,12 @@ const (
 )
 
 // profileVersion is the first byte of a binary profile. Profiles written
-// before it were JSON (first byte '{') and are still read.
-const profileVersion = 2
+// before it were JSON (first byte '{') or version 2 (events without the
+// linked-copy mark), and are still read.
+const (
+	profileVersion   = 3
+	profileVersionV2 = 2
+)
 
 // Profile errors.
 var (
@@ -50,6 +54,12 @@ type ProfileEvent struct {
 	Products    []string `json:"p,omitempty"`
 	ValueMicros int64    `json:"v,omitempty"`
 	Unix        int64    `json:"ts"`
+	// Linked marks the copy of an event keyed by an e-mail or phone that
+	// RecordEvent also stores in the profiles of the cookie and ad ids
+	// linked to it: the event's own record is in that id's profile, so a
+	// consumer of every profile (the recommenders' warm start) counts the
+	// event once by skipping linked copies.
+	Linked bool `json:"linked,omitempty"`
 }
 
 // ProductStat counts one kind of interaction with one product.
@@ -143,13 +153,14 @@ type ptype struct {
 
 // pevent is one recent event of a profile view.
 type pevent struct {
-	typ   uint16
-	hasID bool
-	unix  int64
-	value int64
-	poff  uint32 // products: evProds[poff : poff+pn]
-	pn    uint32
-	id    uint64 // hash of (type, event id) when hasID
+	typ    uint16
+	hasID  bool
+	linked bool // a copy stored for a linked id (ProfileEvent.Linked)
+	unix   int64
+	value  int64
+	poff   uint32 // products: evProds[poff : poff+pn]
+	pn     uint32
+	id     uint64 // hash of (type, event id) when hasID
 }
 
 // pstat is one product counter.
@@ -311,8 +322,12 @@ func (v *profView) decodeSome(b []byte, stats bool) error {
 	if b[0] == '{' {
 		return v.decodeLegacy(b)
 	}
-	if b[0] != profileVersion {
+	if b[0] != profileVersion && b[0] != profileVersionV2 {
 		return fmt.Errorf("%w: version %d", errCorruptProfile, b[0])
+	}
+	flagBits := uint(1) // version 2: type<<1 | hasID
+	if b[0] == profileVersion {
+		flagBits = 2 // type<<2 | linked<<1 | hasID
 	}
 	r := reader{b: b[1:]}
 	v.firstSeen = r.varint()
@@ -334,7 +349,7 @@ func (v *profView) decodeSome(b []byte, stats bool) error {
 	var prev int64
 	for i := 0; i < ne && !r.bad; i++ {
 		h := r.uvarint()
-		e := pevent{typ: uint16(h >> 1), hasID: h&1 == 1}
+		e := pevent{typ: uint16(h >> flagBits), hasID: h&1 == 1, linked: flagBits == 2 && h&2 != 0}
 		prev += r.varint()
 		e.unix = prev
 		e.value = int64(r.uvarint())
@@ -350,7 +365,7 @@ func (v *profView) decodeSome(b []byte, stats bool) error {
 		if e.hasID {
 			e.id = r.fixed64()
 		}
-		if h>>1 >= uint64(len(v.types)) || e.value < 0 {
+		if h>>flagBits >= uint64(len(v.types)) || e.value < 0 {
 			r.bad = true
 		}
 		v.events = append(v.events, e)
@@ -439,7 +454,10 @@ func (v *profView) encode(dst []byte) []byte {
 	var prev int64
 	for i := range v.events {
 		e := &v.events[i]
-		h := uint64(e.typ) << 1
+		h := uint64(e.typ) << 2
+		if e.linked {
+			h |= 2
+		}
 		if e.hasID {
 			h |= 1
 		}
@@ -480,7 +498,11 @@ func eventIDHash(typ, id string) uint64 {
 // MaxProfileEvents kept. It returns ErrDuplicateEvent when ev carries an id
 // already recorded for its type, and ErrTooManyTypes when the profile holds
 // MaxProfileTypes other types already.
-func (v *profView) add(ev *Event, now int64) (int, error) {
+func (v *profView) add(ev *Event, now int64) (int, error) { return v.addAs(ev, now, false) }
+
+// addAs is add, marking the event a linked copy (ProfileEvent.Linked) when
+// linked.
+func (v *profView) addAs(ev *Event, now int64, linked bool) (int, error) {
 	t := v.typeIndex(ev.Type)
 	if t < 0 {
 		if len(v.types) >= MaxProfileTypes {
@@ -490,7 +512,7 @@ func (v *profView) add(ev *Event, now int64) (int, error) {
 		t = len(v.types) - 1
 	}
 	unix := ev.Time.Unix()
-	e := pevent{typ: uint16(t), unix: unix, value: max(ev.ValueMicros, 0)}
+	e := pevent{typ: uint16(t), unix: unix, value: max(ev.ValueMicros, 0), linked: linked}
 	if ev.ID != "" {
 		e.hasID, e.id = true, eventIDHash(ev.Type, ev.ID)
 		for i := range v.events {
@@ -603,7 +625,7 @@ func (v *profView) profile() *Profile {
 	p.Events = make([]ProfileEvent, len(v.events))
 	for i := range v.events {
 		e := &v.events[i]
-		pe := ProfileEvent{Type: names[e.typ], ValueMicros: e.value, Unix: e.unix}
+		pe := ProfileEvent{Type: names[e.typ], ValueMicros: e.value, Unix: e.unix, Linked: e.linked}
 		if e.pn > 0 {
 			pe.Products = make([]string, 0, e.pn)
 			for _, pi := range v.eventProducts(e) {

@@ -1,9 +1,11 @@
 package audience
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -182,4 +184,90 @@ func FuzzProfileDecode(f *testing.F) {
 			t.Fatalf("re-encoded profile does not decode: %v (from %+v)", err, p)
 		}
 	})
+}
+
+// TestProfileLinkedMark: the linked-copy mark survives encoding, and a
+// profile written in version 2 (before the mark) still reads, unmarked,
+// with its event ids (duplicates still refused).
+func TestProfileLinkedMark(t *testing.T) {
+	at := time.Unix(1_790_000_000, 0)
+	var v profView
+	if _, err := v.addAs(&Event{Type: EventProductView, Products: []string{"sku-1"}, Time: at}, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.addAs(&Event{Type: EventPurchase, Products: []string{"sku-1"}, ID: "o-1", ValueMicros: 5, Time: at.Add(time.Second)}, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	var back profView
+	if err := back.decode(v.encode(nil)); err != nil {
+		t.Fatal(err)
+	}
+	evs := back.profile().Events
+	if len(evs) != 2 || !evs[0].Linked || evs[1].Linked {
+		t.Fatalf("events after a round trip: %+v", evs)
+	}
+	if _, err := back.add(&Event{Type: EventPurchase, ID: "o-1", Time: at}, 0); !errors.Is(err, ErrDuplicateEvent) {
+		t.Fatalf("event id lost in the round trip: %v", err)
+	}
+
+	// Written by the version-2 encoder: a view of sku-1 and sku-2, a
+	// purchase of sku-2 with id "order-7" an hour later, a cart of sku-3.
+	v2, err := hex.DecodeString("0280ee89ab0dc0de8aab0d030c70726f647563745f766965770180ee89ab0d08707572636861736501a0a68aab0d0b6164645f746f5f6361727401c0de8aab0d0305736b752d3105736b752d3205736b752d3301a0f8fa05a0a68aab0da0a68aab0d030080ee89ab0d0002000103a038a0f8fa050101db2f5c6648781b3a04a0380001020400000180ee89ab0d01000180ee89ab0d010101a0a68aab0d020201c0de8aab0d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old profView
+	if err := old.decode(v2); err != nil {
+		t.Fatalf("version 2 profile: %v", err)
+	}
+	p := old.profile()
+	want := []ProfileEvent{
+		{Type: EventProductView, Products: []string{"sku-1", "sku-2"}, Unix: at.Unix()},
+		{Type: EventPurchase, Products: []string{"sku-2"}, ValueMicros: 12_500_000, Unix: at.Unix() + 3600},
+		{Type: EventAddToCart, Products: []string{"sku-3"}, Unix: at.Unix() + 7200},
+	}
+	if !reflect.DeepEqual(p.Events, want) {
+		t.Fatalf("version 2 events:\ngot  %+v\nwant %+v", p.Events, want)
+	}
+	if _, err := old.add(&Event{Type: EventPurchase, ID: "order-7", Time: at}, 0); !errors.Is(err, ErrDuplicateEvent) {
+		t.Fatalf("version 2 event id lost: %v", err)
+	}
+	// Rewritten, it becomes version 3 and reads back the same.
+	var again profView
+	if err := again.decode(old.encode(nil)); err != nil || !reflect.DeepEqual(again.profile().Events, old.profile().Events) {
+		t.Fatalf("version 2 profile rewritten: %v %+v", err, again.profile().Events)
+	}
+}
+
+// TestRecordEventMarksLinkedCopies: an e-mail-keyed event lands in the
+// e-mail's profile unmarked and in its linked ids' profiles as copies.
+func TestRecordEventMarksLinkedCopies(t *testing.T) {
+	clk := newClock()
+	m := newEventsManager(t, openTestDB(t, t.TempDir()), clk, EventOptions{})
+	pz := m.Pseudonymizer()
+	email := pz.Of(IDEmailSHA256, hashA)
+	cookie := pz.Of(IDUID, "cookie-1")
+	at := clk.Now().Add(-time.Hour)
+	if err := m.RecordEvent(Event{AdvertiserID: "adv", Type: EventPageView, User: email, UserKind: IDEmailSHA256,
+		Links: []LinkedID{{ID: cookie, Kind: IDUID}}, Time: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RecordEvent(Event{AdvertiserID: "adv", Type: EventProductView, User: email, UserKind: IDEmailSHA256,
+		Products: []string{"sku-1"}, Time: at.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	own, err := m.Profile("adv", email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := m.Profile("adv", cookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(own.Events) != 2 || own.Events[0].Linked || own.Events[1].Linked {
+		t.Fatalf("e-mail's own events: %+v", own.Events)
+	}
+	if len(cp.Events) != 1 || !cp.Events[0].Linked || cp.Events[0].Type != EventProductView {
+		t.Fatalf("linked cookie's events: %+v", cp.Events)
+	}
 }

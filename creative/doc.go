@@ -49,8 +49,10 @@
 //     was observed live with those later events in its history; replayed,
 //     its history holds only earlier events.
 //   - An event keyed by a hashed e-mail is stored in the e-mail's profile
-//     and in up to four linked cookie or ad id profiles: live observes it
-//     once, replay once per profile holding it.
+//     and, marked as a linked copy (audience.ProfileEvent.Linked), in up to
+//     four linked cookie or ad id profiles: live observes it once, and
+//     replay skips the copies. Profiles written before the mark existed
+//     (format version 2) replay their copies too.
 //   - Erased users are not replayed (their profiles are deleted), while the
 //     running process keeps their contribution to the counters until the
 //     next start.

@@ -28,6 +28,9 @@ func (a *app) warmRecommenders() error {
 	err := a.audiences.ForEachProfile("", func(adv string, _ audience.Pseudonym, p *audience.Profile) error {
 		w.User(adv)
 		for _, e := range p.Events {
+			if e.Linked {
+				continue // a copy: the event is replayed from the e-mail's own profile
+			}
 			if k, ok := historyKinds[e.Type]; ok {
 				w.Event(k, e.Unix, e.Products)
 			}

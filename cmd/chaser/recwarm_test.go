@@ -169,3 +169,98 @@ func TestWarmStartEqualsLive(t *testing.T) {
 	}
 	s.stop()
 }
+
+// TestWarmStartCountsLinkedEventsOnce: an event keyed by an e-mail is also
+// stored, as a linked copy, in the profiles of the cookies linked to that
+// e-mail; the warm start replays it once, as live observation counted it.
+func TestWarmStartCountsLinkedEventsOnce(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	adv := s.admin("POST", "/v1/advertisers", "application/json", `{"name":"Acme"}`, 201)["id"].(string)
+	var feed strings.Builder
+	feed.WriteString("id,title,price,currency,image_url,landing_url,category,brand,in_stock\n")
+	for i := range 12 {
+		fmt.Fprintf(&feed, "p-%02d,P%d,10,USD,https://cdn.example/%d.jpg,https://shop.example/%d,cat-%d,Acme,true\n", i, i, i, i, i%3)
+	}
+	s.admin("PUT", "/v1/advertisers/"+adv+"/products", "text/csv", feed.String(), 200)
+	pz := s.app.audiences.Pseudonymizer()
+	emails := make([]audience.Pseudonym, 8)
+	for i := range emails {
+		emails[i] = pz.Of(audience.IDEmailSHA256, fmt.Sprintf("person-%d@example.com", i))
+	}
+	// Live events user after user in pseudonym order, the order replay
+	// goes in: then live and replayed counters must be identical.
+	slices.SortFunc(emails, func(a, b audience.Pseudonym) int { return bytes.Compare(a[:], b[:]) })
+	at := time.Now().Add(-10 * 24 * time.Hour)
+	copies := 0
+	for i, e := range emails {
+		links := []audience.LinkedID{
+			{ID: pz.Of(audience.IDUID, fmt.Sprintf("cookie-%d-a", i)), Kind: audience.IDUID},
+			{ID: pz.Of(audience.IDMAID, fmt.Sprintf("maid-%d-b", i)), Kind: audience.IDMAID},
+		}
+		// The links are stored with this first event; the events after it
+		// fan out to the linked profiles.
+		if err := s.app.audiences.RecordEvent(audience.Event{AdvertiserID: adv, Type: audience.EventPageView, User: e,
+			UserKind: audience.IDEmailSHA256, Links: links, Time: at}); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 6 {
+			at = at.Add(time.Minute)
+			typ := audience.EventProductView
+			if j == 5 {
+				typ = audience.EventPurchase
+			}
+			if err := s.app.audiences.RecordEvent(audience.Event{AdvertiserID: adv, Type: typ, User: e, UserKind: audience.IDEmailSHA256,
+				Products: []string{fmt.Sprintf("p-%02d", (i+j)%12), fmt.Sprintf("p-%02d", (i*5+j)%12)}, Time: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, l := range links {
+			p, err := s.app.audiences.Profile(adv, l.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range p.Events {
+				if !ev.Linked {
+					t.Fatalf("event in a linked cookie's profile not marked as a copy: %+v", ev)
+				}
+				copies++
+			}
+		}
+		p, err := s.app.audiences.Profile(adv, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range p.Events {
+			if ev.Linked {
+				t.Fatalf("the e-mail's own event marked as a copy: %+v", ev)
+			}
+		}
+	}
+	if copies == 0 {
+		t.Fatal("no event reached the linked profiles")
+	}
+	snapshot := func(a *app) []string {
+		a.recs.RebuildAll()
+		r := a.recs.For(adv)
+		st := r.Stats()
+		out := []string{fmt.Sprintf("items %d categories %d pairs %d neighbours %d", st.Items, st.Categories, st.Pairs, st.Neighbours)}
+		now := time.Now().Unix()
+		for i := range 12 {
+			h := []creative.ItemEvent{{Item: fmt.Sprintf("p-%02d", i), Kind: creative.ItemView, TS: now}}
+			out = append(out, strings.Join(r.Recommend(nil, h, 12, now, nil), " "))
+		}
+		return out
+	}
+	live := snapshot(s.app)
+	s.stop()
+	s = startServer(t, dir)
+	if warm := snapshot(s.app); !reflect.DeepEqual(live, warm) {
+		for i := range live {
+			if live[i] != warm[i] {
+				t.Errorf("line %d: live %q, warm %q", i, live[i], warm[i])
+			}
+		}
+	}
+	s.stop()
+}
