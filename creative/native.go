@@ -118,21 +118,7 @@ func (s *ClickSigner) AppendNativeADM(dst []byte, n *Native) ([]byte, bool) {
 				filled = true
 			}
 		case a.Data != nil:
-			var v string
-			switch a.Data.Type {
-			case native1.DataAssetTypePrice, native1.DataAssetTypeSalePrice:
-				v = FormatPrice(p.PriceMicros, p.Currency)
-			case native1.DataAssetTypeCTAText:
-				v = "Shop now"
-			case native1.DataAssetTypeSponsored:
-				v = n.Sponsor
-			case native1.DataAssetTypeDesc, native1.DataAssetTypeDesc2:
-				v = n.Offer
-				if v == "" {
-					v = p.Title
-				}
-			}
-			if v != "" {
+			if v := n.dataValue(a.Data.Type); v != "" {
 				dst = append(dst, `,"data":{"value":`...)
 				dst = AppendJSONString(dst, truncate(v, a.Data.Len))
 				dst = append(dst, '}')
@@ -174,6 +160,25 @@ func (s *ClickSigner) AppendNativeADM(dst []byte, n *Native) ([]byte, bool) {
 	return dst, true
 }
 
+// dataValue is what n shows in a data asset of type t ("" for a type it
+// has no value for).
+func (n *Native) dataValue(t native1.DataAssetType) string {
+	switch t {
+	case native1.DataAssetTypePrice, native1.DataAssetTypeSalePrice:
+		return FormatPrice(n.Product.PriceMicros, n.Product.Currency)
+	case native1.DataAssetTypeCTAText:
+		return "Shop now"
+	case native1.DataAssetTypeSponsored:
+		return n.Sponsor
+	case native1.DataAssetTypeDesc, native1.DataAssetTypeDesc2:
+		if n.Offer != "" {
+			return n.Offer
+		}
+		return n.Product.Title
+	}
+	return ""
+}
+
 // nativeRequests memoises ParseNativeRequest for the bid path: an exchange
 // sends the same few native request strings (one per placement template)
 // again and again, and decoding one with encoding/json cost more than the
@@ -201,10 +206,7 @@ type parsedNative struct {
 }
 
 func (m *nativeMemo) parse(s string) (*nreq.Request, bool, bool) {
-	if len(s) == 0 || len(s) > MaxNativeRequest {
-		return nil, false, false
-	}
-	if len(s) > maxMemoNative {
+	if len(s) == 0 || len(s) > maxMemoNative {
 		return ParseNativeRequest(s)
 	}
 	slot := &m.slots[maphash.String(m.seed, s)%nativeSlots]

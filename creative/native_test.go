@@ -2,6 +2,7 @@ package creative
 
 import (
 	"encoding/json"
+	"fmt"
 	"hash/maphash"
 	"reflect"
 	"strconv"
@@ -13,7 +14,9 @@ import (
 )
 
 // nativeReference is AppendNativeADM's semantics written with the
-// native1/response types and encoding/json (how it was first built).
+// native1/response types and encoding/json (how it was first built): the
+// oracle for the hand-written JSON. Which value an asset shows is
+// Native.dataValue in both.
 func nativeReference(s *ClickSigner, n *Native) (string, bool) {
 	req, wrapped, ok := ParseNativeRequest(n.Request)
 	if !ok || n.Product == nil {
@@ -41,21 +44,7 @@ func nativeReference(s *ClickSigner, n *Native) (string, bool) {
 				out = &nresp.Asset{ID: &id, Img: img}
 			}
 		case a.Data != nil:
-			var v string
-			switch a.Data.Type {
-			case native1.DataAssetTypePrice, native1.DataAssetTypeSalePrice:
-				v = FormatPrice(p.PriceMicros, p.Currency)
-			case native1.DataAssetTypeCTAText:
-				v = "Shop now"
-			case native1.DataAssetTypeSponsored:
-				v = n.Sponsor
-			case native1.DataAssetTypeDesc, native1.DataAssetTypeDesc2:
-				v = n.Offer
-				if v == "" {
-					v = p.Title
-				}
-			}
-			if v != "" {
+			if v := n.dataValue(a.Data.Type); v != "" {
 				out = &nresp.Asset{ID: &id, Data: &nresp.Data{Value: truncate(v, a.Data.Len)}}
 			}
 		}
@@ -131,23 +120,28 @@ func TestAppendNativeADMMatchesReference(t *testing.T) {
 					}
 					continue
 				}
-				adm := got[len("prefix"):]
-				if !json.Valid(adm) {
-					t.Fatalf("req %d product %d native %d: invalid JSON %s", ri, pi, ni, adm)
-				}
-				var g, w any
-				if err := json.Unmarshal(adm, &g); err != nil {
-					t.Fatal(err)
-				}
-				if err := json.Unmarshal([]byte(want), &w); err != nil {
-					t.Fatal(err)
-				}
-				if !reflect.DeepEqual(g, w) {
-					t.Errorf("req %d product %d native %d:\ngot  %s\nwant %s", ri, pi, ni, adm, want)
+				if msg := sameJSON(got[len("prefix"):], want); msg != "" {
+					t.Errorf("req %d product %d native %d: %s", ri, pi, ni, msg)
 				}
 			}
 		}
 	}
+}
+
+// sameJSON says how got, which must be valid JSON, differs from the JSON
+// want once both are decoded ("" when they are the same value).
+func sameJSON(got []byte, want string) string {
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		return fmt.Sprintf("invalid JSON %q: %v", got, err)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		return fmt.Sprintf("reference %q: %v", want, err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		return fmt.Sprintf("\ngot  %s\nwant %s", got, want)
+	}
+	return ""
 }
 
 // TestNativeMemo checks that the memo answers like ParseNativeRequest
@@ -155,7 +149,7 @@ func TestAppendNativeADMMatchesReference(t *testing.T) {
 func TestNativeMemo(t *testing.T) {
 	m := &nativeMemo{seed: maphash.MakeSeed()} // 3 strings per slot: they collide
 	for i := range 3 * nativeSlots {
-		s := `{"ver":"1.2","assets":[{"id":` + strings.Repeat("1", 1+i%3) + `,"title":{"len":` + itoa(i) + `}}]}`
+		s := `{"ver":"1.2","assets":[{"id":` + strings.Repeat("1", 1+i%3) + `,"title":{"len":` + strconv.Itoa(i) + `}}]}`
 		if i%5 == 0 {
 			s = s[:len(s)-2] // malformed
 		}
@@ -174,8 +168,6 @@ func TestNativeMemo(t *testing.T) {
 		t.Error("the same request string parsed twice")
 	}
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func BenchmarkAppendNativeADM(b *testing.B) {
 	s := NewClickSigner([]byte("native-secret-0123456789"))
@@ -221,18 +213,8 @@ func FuzzAppendNativeADM(f *testing.F) {
 			}
 			return
 		}
-		if !json.Valid(got) {
-			t.Fatalf("invalid JSON %q", got)
-		}
-		var g, w any
-		if err := json.Unmarshal(got, &g); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal([]byte(want), &w); err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(g, w) {
-			t.Fatalf("\ngot  %s\nwant %s", got, want)
+		if msg := sameJSON(got, want); msg != "" {
+			t.Fatal(msg)
 		}
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -110,13 +109,7 @@ func TestRecommendationsSurviveRestart(t *testing.T) {
 func TestWarmStartEqualsLive(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
-	adv := s.admin("POST", "/v1/advertisers", "application/json", `{"name":"Acme"}`, 201)["id"].(string)
-	var feed strings.Builder
-	feed.WriteString("id,title,price,currency,image_url,landing_url,category,brand,in_stock\n")
-	for i := range 30 {
-		fmt.Fprintf(&feed, "p-%02d,P%d,10,USD,https://cdn.example/%d.jpg,https://shop.example/%d,cat-%d,Acme,true\n", i, i, i, i, i%4)
-	}
-	s.admin("PUT", "/v1/advertisers/"+adv+"/products", "text/csv", feed.String(), 200)
+	adv := newWarmAdvertiser(s, 30, 4)
 	pz := s.app.audiences.Pseudonymizer()
 	users := make([]audience.Pseudonym, 60)
 	for i := range users {
@@ -142,32 +135,56 @@ func TestWarmStartEqualsLive(t *testing.T) {
 			events++
 		}
 	}
-	snapshot := func(a *app) []string {
-		a.recs.RebuildAll()
-		r := a.recs.For(adv)
-		st := r.Stats()
-		out := []string{fmt.Sprintf("items %d categories %d pairs %d neighbours %d", st.Items, st.Categories, st.Pairs, st.Neighbours)}
-		now := time.Now().Unix()
-		for i := range 30 {
-			h := []creative.ItemEvent{{Item: fmt.Sprintf("p-%02d", i), Kind: creative.ItemView, TS: now}}
-			out = append(out, strings.Join(r.Recommend(nil, h, 12, now, nil), " "))
-		}
-		return out
-	}
-	live := snapshot(s.app)
+	live := recSnapshot(s.app, adv, 30)
 	if !strings.HasPrefix(live[0], "items 30") || strings.Contains(live[0], "neighbours 0") {
 		t.Fatalf("live recommender learnt too little from %d events: %s", events, live[0])
 	}
 	s.stop()
 	s = startServer(t, dir)
-	if warm := snapshot(s.app); !reflect.DeepEqual(live, warm) {
-		for i := range live {
-			if live[i] != warm[i] {
-				t.Errorf("line %d: live %q, warm %q", i, live[i], warm[i])
-			}
+	sameRecs(t, live, recSnapshot(s.app, adv, 30))
+	s.stop()
+}
+
+// newWarmAdvertiser creates an advertiser whose feed has n products p-00…
+// in cats categories, and returns its id.
+func newWarmAdvertiser(s *server, n, cats int) string {
+	adv := s.admin("POST", "/v1/advertisers", "application/json", `{"name":"Acme"}`, 201)["id"].(string)
+	var feed strings.Builder
+	feed.WriteString("id,title,price,currency,image_url,landing_url,category,brand,in_stock\n")
+	for i := range n {
+		fmt.Fprintf(&feed, "p-%02d,P%d,10,USD,https://cdn.example/%d.jpg,https://shop.example/%d,cat-%d,Acme,true\n", i, i, i, i, i%cats)
+	}
+	s.admin("PUT", "/v1/advertisers/"+adv+"/products", "text/csv", feed.String(), 200)
+	return adv
+}
+
+// recSnapshot publishes adv's recommender and describes it: its counts,
+// then what it recommends after a view of each of the n products.
+func recSnapshot(a *app, adv string, n int) []string {
+	a.recs.RebuildAll()
+	r := a.recs.For(adv)
+	st := r.Stats()
+	out := []string{fmt.Sprintf("items %d categories %d pairs %d neighbours %d", st.Items, st.Categories, st.Pairs, st.Neighbours)}
+	now := time.Now().Unix()
+	for i := range n {
+		h := []creative.ItemEvent{{Item: fmt.Sprintf("p-%02d", i), Kind: creative.ItemView, TS: now}}
+		out = append(out, strings.Join(r.Recommend(nil, h, 12, now, nil), " "))
+	}
+	return out
+}
+
+// sameRecs fails t on each line where the warm-started recommender
+// differs from the live one.
+func sameRecs(t *testing.T, live, warm []string) {
+	t.Helper()
+	if len(live) != len(warm) {
+		t.Fatalf("live %d lines, warm %d", len(live), len(warm))
+	}
+	for i := range live {
+		if live[i] != warm[i] {
+			t.Errorf("line %d: live %q, warm %q", i, live[i], warm[i])
 		}
 	}
-	s.stop()
 }
 
 // TestWarmStartCountsLinkedEventsOnce: an event keyed by an e-mail is also
@@ -176,13 +193,7 @@ func TestWarmStartEqualsLive(t *testing.T) {
 func TestWarmStartCountsLinkedEventsOnce(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir)
-	adv := s.admin("POST", "/v1/advertisers", "application/json", `{"name":"Acme"}`, 201)["id"].(string)
-	var feed strings.Builder
-	feed.WriteString("id,title,price,currency,image_url,landing_url,category,brand,in_stock\n")
-	for i := range 12 {
-		fmt.Fprintf(&feed, "p-%02d,P%d,10,USD,https://cdn.example/%d.jpg,https://shop.example/%d,cat-%d,Acme,true\n", i, i, i, i, i%3)
-	}
-	s.admin("PUT", "/v1/advertisers/"+adv+"/products", "text/csv", feed.String(), 200)
+	adv := newWarmAdvertiser(s, 12, 3)
 	pz := s.app.audiences.Pseudonymizer()
 	emails := make([]audience.Pseudonym, 8)
 	for i := range emails {
@@ -240,27 +251,9 @@ func TestWarmStartCountsLinkedEventsOnce(t *testing.T) {
 	if copies == 0 {
 		t.Fatal("no event reached the linked profiles")
 	}
-	snapshot := func(a *app) []string {
-		a.recs.RebuildAll()
-		r := a.recs.For(adv)
-		st := r.Stats()
-		out := []string{fmt.Sprintf("items %d categories %d pairs %d neighbours %d", st.Items, st.Categories, st.Pairs, st.Neighbours)}
-		now := time.Now().Unix()
-		for i := range 12 {
-			h := []creative.ItemEvent{{Item: fmt.Sprintf("p-%02d", i), Kind: creative.ItemView, TS: now}}
-			out = append(out, strings.Join(r.Recommend(nil, h, 12, now, nil), " "))
-		}
-		return out
-	}
-	live := snapshot(s.app)
+	live := recSnapshot(s.app, adv, 12)
 	s.stop()
 	s = startServer(t, dir)
-	if warm := snapshot(s.app); !reflect.DeepEqual(live, warm) {
-		for i := range live {
-			if live[i] != warm[i] {
-				t.Errorf("line %d: live %q, warm %q", i, live[i], warm[i])
-			}
-		}
-	}
+	sameRecs(t, live, recSnapshot(s.app, adv, 12))
 	s.stop()
 }
