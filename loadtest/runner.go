@@ -181,6 +181,7 @@ func (r *runner) worker(ctx context.Context, idx int) {
 	defer timer.Stop()
 	var (
 		id        [IDLen]byte
+		br        answer // decode target, reused (decodeAnswer resets it)
 		bids      []bidEntry
 		found     []finding
 		busyUntil = r.start // when this connection's last exchange ended
@@ -274,7 +275,7 @@ func (r *runner) worker(ctx context.Context, idx int) {
 		case code == fasthttp.StatusNoContent:
 			r.c.status204.Add(1)
 		case code == fasthttp.StatusOK:
-			bids, found = r.answered(rng, t, string(id[:]), resp, bids[:0], found)
+			bids, found = r.answered(rng, t, string(id[:]), resp, &br, bids[:0], found)
 		default:
 			switch {
 			case code >= 400 && code < 500:
@@ -289,10 +290,12 @@ func (r *runner) worker(ctx context.Context, idx int) {
 	}
 }
 
-// answered handles a 200: decode, judge, auction, notices.
-func (r *runner) answered(rng *rand.Rand, t *template, reqID string, resp *fasthttp.Response, bids []bidEntry, found []finding) ([]bidEntry, []finding) {
+// answered handles a 200: decode into br, judge, auction, notices. The
+// strings and raw JSON of br, and the bids it returns, point into resp's
+// body (decodeAnswer): whatever outlives the call keeps copies (noticeURL,
+// ledger.add, markupText for the sample; findings build their details).
+func (r *runner) answered(rng *rand.Rand, t *template, reqID string, resp *fasthttp.Response, br *answer, bids []bidEntry, found []finding) ([]bidEntry, []finding) {
 	body, err := resp.BodyUncompressed()
-	var br answer
 	if err == nil {
 		// segmentio's decoder accepts exactly what encoding/json does (the
 		// bidder's FuzzCodec checks it) at a third of the CPU, and the
@@ -300,14 +303,14 @@ func (r *runner) answered(rng *rand.Rand, t *template, reqID string, resp *fasth
 		// with the bidder it measures, and answers with bids cost it more
 		// than no-bids, so a slow decoder here would be charged to the
 		// bidder.
-		err = decodeAnswer(body, &br)
+		err = decodeAnswer(body, br)
 	}
 	if err != nil {
 		r.c.badJSON.Add(1)
 		return bids, append(found, finding{VBadJSON, "request " + reqID + ": " + err.Error()})
 	}
 	r.c.status200.Add(1)
-	bids, found = examine(t.imps, reqID, &br, bids, found)
+	bids, found = examine(t.imps, reqID, br, bids, found)
 	if len(bids) == 0 {
 		return bids, found
 	}
@@ -383,14 +386,14 @@ func (r *runner) win(rng *rand.Rand, e *bidEntry, m *Macros, cur string) {
 	}
 	var c chain
 	if e.bid.NURL != "" && absoluteHTTP(e.bid.NURL) {
-		u := m.Expand(e.bid.NURL, true)
+		u := noticeURL(m, e.bid.NURL)
 		c.steps = append(c.steps, notice{noticeWin, u})
 		if rng.Float64() < r.cfg.Notices.DuplicateShare {
 			c.steps = append(c.steps, notice{noticeWinDuplicate, u})
 		}
 	}
 	if e.bid.BURL != "" && absoluteHTTP(e.bid.BURL) {
-		c.steps = append(c.steps, notice{noticeBill, m.Expand(e.bid.BURL, true)})
+		c.steps = append(c.steps, notice{noticeBill, noticeURL(m, e.bid.BURL)})
 	}
 	if len(c.steps) == 0 {
 		return
@@ -406,8 +409,19 @@ func (r *runner) win(rng *rand.Rand, e *bidEntry, m *Macros, cur string) {
 func (r *runner) lose(e *bidEntry, m *Macros) {
 	r.c.losses.Add(1)
 	if !r.cfg.Notices.Disabled && e.bid.LURL != "" && absoluteHTTP(e.bid.LURL) {
-		r.notices.submit(chain{steps: []notice{{noticeLoss, m.Expand(e.bid.LURL, true)}}}, 0)
+		r.notices.submit(chain{steps: []notice{{noticeLoss, noticeURL(m, e.bid.LURL)}}}, 0)
 	}
+}
+
+// noticeURL returns u, a notice URL of a bid, with its macros expanded,
+// as a string of its own: u points into the answer's body (decodeAnswer),
+// which the next answer overwrites, and the notice is fired later.
+func noticeURL(m *Macros, u string) string {
+	s := m.Expand(u, true)
+	if s == u { // Expand returns u itself when there is nothing to expand
+		s = strings.Clone(s)
+	}
+	return s
 }
 
 func (r *runner) noteError(err error) {

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,8 +121,10 @@ func (l *ledger) add(campaign, currency string, clearing float64) {
 	k := spendKey{campaign, currency}
 	e := l.entries[k]
 	if e == nil {
+		// The strings may point into an answer's body (decodeAnswer),
+		// which the next answer overwrites: the ledger keeps copies.
 		e = &spendEntry{}
-		l.entries[k] = e
+		l.entries[spendKey{strings.Clone(campaign), strings.Clone(currency)}] = e
 	}
 	e.wins++
 	e.cpmMicros += int64(math.Round(clearing * 1e6))
