@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/prebid/openrtb/v20/openrtb2"
@@ -259,6 +260,9 @@ type answerState struct {
 	// buildBid's scratch, for one bid at a time
 	hist     []creative.HistoryItem
 	products []*creative.Product
+	// arena holds the strings of the answer's bids (buildBid); they point
+	// into it until reset.
+	arena []byte
 }
 
 // reset drops what the last answer referenced, keeping the storage.
@@ -269,6 +273,10 @@ func (a *answerState) reset() {
 	clear(a.products)
 	a.bids, a.cands, a.hist, a.products = a.bids[:0], a.cands[:0], a.hist[:0], a.products[:0]
 	a.resp, a.seat = openrtb2.BidResponse{}, [1]openrtb2.SeatBid{}
+	if cap(a.arena) > maxPooledArena {
+		a.arena = nil
+	}
+	a.arena = a.arena[:0]
 }
 
 // decide turns a valid request into a response, or nil and a no-bid reason.
@@ -566,24 +574,26 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 	}
 	tok := pacing.Token{Campaign: c.ID, AuctionID: req.ID, ImpID: imp.ID, BidMicros: price, Unix: now.Unix(), User: cd.user,
 		FirstPrice: req.AT == 1}
-	// Every string of the bid is written into one scratch buffer and
-	// becomes one allocation: ids, notice URLs (one signed token, four
-	// times) and the banner markup.
-	sc := arenaPool.Get().(*[]byte)
-	defer putArena(sc)
+	// Every string of the bid is written into the answer's arena and points
+	// into it (ids, notice URLs with one signed token four times, the
+	// markup): no allocation and no copy per bid. The arena lives as long
+	// as the pooled answer state, until the response has been encoded; if
+	// it grows, strings made before point into the old array, which the
+	// garbage collector keeps while they do.
+	start := len(ans.arena)
 	base := s.d.BaseURL
-	a := append((*sc)[:0], base...)
+	a := append(ans.arena, base...)
 	a = append(a, "/notice/imp?t="...)
 	t0 := len(a)
 	a = s.d.Notices.Append(a, &tok)
 	t1 := len(a)
-	impURL := string(a)
-	a = a[:0]
+	impURL := unsafe.String(&a[start], t1-start)
+	tokStr := impURL[t0-start:]
+	idStart := len(a)
 	a = append(append(append(a, req.ID...), '-'), imp.ID...)
 	idEnd := len(a)
 	a = creative.AppendCRID(a, size.W, size.H, native, products)
 	cridEnd := len(a)
-	tokStr := impURL[t0:t1]
 	a = append(append(append(a, base...), "/notice/win?t="...), tokStr...)
 	a = append(a, "&p=${AUCTION_PRICE}&m=${AUCTION_MIN_TO_WIN}"...)
 	nurlEnd := len(a)
@@ -604,7 +614,7 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 		a, ok = s.d.Clicks.AppendNativeADM(a, &creative.Native{Request: imp.Native.Request, Product: products[0], Offer: offer,
 			Sponsor: sponsor, Secure: secure, BaseURL: base, Advertiser: c.AdvertiserID, Campaign: c.ID, ImpURL: impURL})
 		if !ok {
-			*sc = a
+			ans.arena = a[:start]
 			return openrtb2.Bid{}, false
 		}
 		mtype = openrtb2.MarkupNative
@@ -614,43 +624,36 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 			BaseURL: base, Advertiser: c.AdvertiserID, Campaign: c.ID, ImpURL: impURL,
 		})
 	}
-	all := string(a)
-	*sc = a
-	adm := all[lurlEnd:]
+	ans.arena = a
+	all := unsafe.String(&a[idStart], len(a)-idStart)
+	at := func(i, j int) string { return all[i-idStart : j-idStart] }
 	var adomain []string
 	if adv != nil && adv.Domain != "" {
 		adomain = []string{adv.Domain}
 	}
 	return openrtb2.Bid{
-		ID:      all[:idEnd],
+		ID:      at(idStart, idEnd),
 		ImpID:   imp.ID,
 		Price:   float64(price) / 1e6,
-		AdM:     adm,
+		AdM:     all[lurlEnd-idStart:],
 		ADomain: adomain,
 		CID:     c.ID,
-		CrID:    all[idEnd:cridEnd],
+		CrID:    at(idEnd, cridEnd),
 		W:       size.W,
 		H:       size.H,
 		MType:   mtype,
 		Cat:     shoppingCat,
-		NURL:    all[cridEnd:nurlEnd],
-		BURL:    all[nurlEnd:burlEnd],
-		LURL:    all[burlEnd:lurlEnd],
+		NURL:    at(cridEnd, nurlEnd),
+		BURL:    at(nurlEnd, burlEnd),
+		LURL:    at(burlEnd, lurlEnd),
 	}, true
 }
 
 // shoppingCat is every bid's cat: read only, shared by all responses.
 var shoppingCat = []string{"IAB22"}
 
-// arenaPool holds the scratch buffers buildBid writes a bid's strings into.
-var arenaPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
-
-func putArena(b *[]byte) {
-	if cap(*b) <= 64<<10 {
-		*b = (*b)[:0]
-		arenaPool.Put(b)
-	}
-}
+// maxPooledArena bounds the bid arena a pooled answer state keeps.
+const maxPooledArena = 64 << 10
 
 // historyOf appends p's product events to out.
 func historyOf(out []creative.HistoryItem, p *audience.Profile) []creative.HistoryItem {

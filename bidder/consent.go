@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/prebid/go-gdpr/api"
@@ -311,8 +313,50 @@ type pubRestricter interface {
 	CheckPubRestriction(purposeID uint8, restrictType uint8, vendor uint16) bool
 }
 
-// tcfReason checks a TCF v2 consent string for vendor and purposes 1, 3, 4.
+// tcfReason checks a TCF v2 consent string for vendor and purposes 1, 3, 4,
+// remembering the answer for the string (tcfMemo).
 func tcfReason(consent string, vendor uint16) string {
+	return tcfAnswers.reason(consent, vendor)
+}
+
+// tcfMemo remembers parseTCF's answers for recently seen consent strings. A
+// user's string comes back with each of their requests (it changes only
+// when they change their choices), and decoding and parsing it is most of
+// the privacy check's cost. Lock-free: a fixed array of slots, one entry
+// each, replaced whole; a lost race only costs a parse. The answer depends
+// on the string and the vendor id alone, so an entry never goes stale.
+type tcfMemo struct {
+	seed  maphash.Seed
+	slots [tcfSlots]atomic.Pointer[tcfEntry]
+}
+
+type tcfEntry struct {
+	consent string
+	vendor  uint16
+	reason  string
+}
+
+// tcfSlots bounds the memo: at most tcfSlots strings of at most
+// maxConsentStringSize bytes (typical ones are 100–300).
+const tcfSlots = 1024
+
+var tcfAnswers = tcfMemo{seed: maphash.MakeSeed()}
+
+func (m *tcfMemo) reason(consent string, vendor uint16) string {
+	if consent == "" || len(consent) > maxConsentStringSize {
+		return parseTCF(consent, vendor)
+	}
+	slot := &m.slots[maphash.String(m.seed, consent)%tcfSlots]
+	if e := slot.Load(); e != nil && e.vendor == vendor && e.consent == consent {
+		return e.reason
+	}
+	r := parseTCF(consent, vendor)
+	slot.Store(&tcfEntry{consent: strings.Clone(consent), vendor: vendor, reason: r})
+	return r
+}
+
+// parseTCF is tcfReason without the memo.
+func parseTCF(consent string, vendor uint16) string {
 	if consent == "" {
 		return reasonGDPRNoConsent
 	}

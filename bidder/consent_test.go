@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"hash/maphash"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	gpp "github.com/prebid/go-gpp"
 	gppc "github.com/prebid/go-gpp/constants"
@@ -324,6 +326,15 @@ func BenchmarkConsent(b *testing.B) {
 			}
 		})
 	}
+	// A string seen for the first time: the parse the memo saves.
+	b.Run("tcf_parse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if r := parseTCF(yes, testVendor); r != "" {
+				b.Fatal(r)
+			}
+		}
+	})
 }
 
 // FuzzConsent feeds arbitrary TCF, US privacy and GPP strings through the
@@ -377,4 +388,45 @@ func FuzzJSONField(f *testing.F) {
 			t.Fatalf("jsonField(%s, %q) = %q, %v; encoding/json has %q, %v", obj, key, v, ok, want, has)
 		}
 	})
+}
+
+// TestTCFMemo: the memoised answer is parseTCF's, per string and vendor,
+// whether the slot holds that string, another one, or nothing, and a key
+// made from bytes that are overwritten afterwards does not change it.
+func TestTCFMemo(t *testing.T) {
+	yes := encodeTCF(tcfSpec{vendors: []int{testVendor}, purposes: []int{1, 3, 4}})
+	no := encodeTCF(tcfSpec{vendors: []int{1}, purposes: []int{1, 3, 4}})
+	m := &tcfMemo{seed: maphash.MakeSeed()}
+	cases := []struct {
+		consent string
+		vendor  uint16
+	}{
+		{yes, testVendor}, {yes, testVendor}, {yes, 1}, {yes, testVendor},
+		{no, testVendor}, {no, 1}, {yes, testVendor}, {"", testVendor}, {"not base64!", testVendor},
+		{strings.Repeat("C", maxConsentStringSize+1), testVendor},
+	}
+	for _, c := range cases {
+		if got, want := m.reason(c.consent, c.vendor), parseTCF(c.consent, c.vendor); got != want {
+			t.Errorf("%.20q vendor %d: memo %q, parse %q", c.consent, c.vendor, got, want)
+		}
+	}
+	if parseTCF(yes, testVendor) != "" || parseTCF(yes, 1) == "" {
+		t.Fatal("fixture: want consent for testVendor only")
+	}
+	// The key is a request's string, whose bytes the next request reuses:
+	// the memo must keep a copy, never the caller's bytes.
+	b := []byte(yes)
+	key := unsafe.String(&b[0], len(b))
+	fresh := &tcfMemo{seed: maphash.MakeSeed()}
+	if r := fresh.reason(key, testVendor); r != "" {
+		t.Fatalf("first call: %q", r)
+	}
+	e := fresh.slots[maphash.String(fresh.seed, key)%tcfSlots].Load()
+	if e == nil || e.consent != key || unsafe.StringData(e.consent) == unsafe.StringData(key) {
+		t.Fatal("the memo keeps the caller's bytes, not a copy")
+	}
+	copy(b, no)
+	if e.consent != yes {
+		t.Fatal("the stored key changed with the caller's bytes")
+	}
 }
