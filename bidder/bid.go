@@ -87,16 +87,26 @@ const (
 func badRequest(ctx *fasthttp.RequestCtx, reason, msg string) {
 	badTotal.Inc()
 	bidBad(reason).Inc()
-	ctx.Response.Header.Set("x-openrtb-version", "2.6")
+	setVersion(ctx)
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetStatusCode(fasthttp.StatusBadRequest)
 	ctx.SetBodyString(msg + "\n")
 }
 
+// setVersion adds the x-openrtb-version header every bid answer carries,
+// with the key already in fasthttp's canonical form: Header.Set would
+// normalise it again on each of the tens of thousands of answers a second
+// (a fifth of a microsecond in the server's profile).
+func setVersion(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetCanonical(versionKey, versionValue)
+}
+
+var versionKey, versionValue = []byte("X-Openrtb-Version"), []byte("2.6")
+
 func noContent(ctx *fasthttp.RequestCtx, reason string) {
 	noBidsTotal.Inc()
 	noBid(reason).Inc()
-	ctx.Response.Header.Set("x-openrtb-version", "2.6")
+	setVersion(ctx)
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
@@ -157,7 +167,7 @@ func (s *Server) handleBid(ctx *fasthttp.RequestCtx) {
 	}
 	st.out = appendResponse(st.out[:0], resp)
 	bidsTotal.Inc()
-	ctx.Response.Header.Set("x-openrtb-version", "2.6")
+	setVersion(ctx)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(st.out)
 }
