@@ -282,6 +282,24 @@ func BenchmarkLookup(b *testing.B) {
 			i++
 		}
 	})
+	// One id a user (the bid path's usual case): 16 384 users cycling (the
+	// memo, 4 096 slots, mostly misses and refills) and 64 users coming back
+	// (it answers).
+	for _, n := range []int{1 << 14, 64} {
+		b.Run(fmt.Sprintf("in-5-of-50/Probe-one-id/%d-users", n), func(b *testing.B) {
+			users := in5()[:n]
+			pr := fx.snap.Probe(fx.ids)
+			hits := make([]uint32, pr.Len())
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if !pr.Test(users[i%n][:1], hits) {
+					b.Fatal("no audience")
+				}
+				i++
+			}
+		})
+	}
 	b.Run("in-5-of-50/Contains", func(b *testing.B) {
 		users := in5()
 		b.ReportAllocs()

@@ -143,7 +143,13 @@ func (f *bloomFilter) addAll(ps []Pseudonym) {
 	f.added.Add(uint64(len(ps)))
 	prefetchSink.Add(sink & 1)
 	runtime.KeepAlive(f)
+	filterGen.Add(1) // after the bits: see probeMemo
 }
+
+// filterGen moves after every change to any filter's bits (addAll, a
+// rebuilt filter swapped in); Probe's memo keeps answers only while it
+// stands still.
+var filterGen atomic.Uint64
 
 // prefetchSink keeps addAll's loads from being optimised away.
 var prefetchSink atomic.Uint64
@@ -268,6 +274,7 @@ func (s *memberSet) endRebuild(f *bloomFilter) {
 	if f != nil {
 		s.cur.Store(f)
 		s.removed.Store(0)
+		filterGen.Add(1) // after the swap: see probeMemo
 	}
 	s.next.Store(nil)
 }

@@ -1,5 +1,11 @@
 package audience
 
+import (
+	"encoding/binary"
+	"slices"
+	"sync/atomic"
+)
+
 // MaxProbeIDs is the most ids of one user Probe.Test takes: a hit is a bit
 // per id in a uint32.
 const MaxProbeIDs = 32
@@ -14,15 +20,43 @@ const MaxProbeIDs = 32
 // the misses.
 //
 // A Probe answers for the snapshot it was built from and the rule
-// audiences registered then; Current says whether it still does. It is
-// immutable and safe to share between goroutines.
+// audiences registered then; Current says whether it still does. It is safe
+// to share between goroutines.
+//
+// For a user of one id (the common case once the known filter has dropped
+// the others) it remembers which filters held the id (probeMemo): the same
+// user comes back within seconds, on every ad slot of a page and through
+// every exchange that resells the impression. Rule audiences and erasures
+// are always asked afresh.
 type Probe struct {
 	snap  *Snapshot
 	rules *map[string]*exactSet // the rule registry's sets it resolved
 	auds  []string
 	sets  []*memberSet // sets[j]: audience auds[j]'s filter; nil when it has none
 	exact []*exactSet  // exact[j]: rule audience auds[j]'s members; nil when no rule audience
+	memo  *probeMemo
 }
+
+// probeMemo remembers, per recently tested id, which of a Probe's filters
+// hold it: a fixed array of slots indexed by the id's bits (pseudonyms are
+// uniformly random), one entry each, replaced whole, read without locks.
+// An entry is good only while filterGen has not moved: every change to
+// any filter's bits (an add, a rebuild swapped in) moves it, after the bits
+// are in place, so an answer is never staler than the filters. Uploads are
+// rare next to bid requests; a lost race or a collision costs a probe.
+type probeMemo struct {
+	slots [probeMemoSlots]atomic.Pointer[probeEntry]
+}
+
+type probeEntry struct {
+	id   Pseudonym
+	gen  uint64
+	hits []uint32 // hits[j]: 1 when audience j's filter holds id
+}
+
+// probeMemoSlots bounds a Probe's memo (entries of about 250 bytes for 50
+// audiences).
+const probeMemoSlots = 4096
 
 // Probe returns a Probe of audiences (their order is the order of
 // Test's hits). The slice is kept: do not change it afterwards.
@@ -32,6 +66,7 @@ func (s *Snapshot) Probe(audiences []string) *Probe {
 		auds:  audiences,
 		sets:  make([]*memberSet, len(audiences)),
 		exact: make([]*exactSet, len(audiences)),
+		memo:  new(probeMemo),
 	}
 	if s.rules != nil {
 		pr.rules = s.rules.sets.Load()
@@ -52,6 +87,33 @@ func (pr *Probe) Current(s *Snapshot) bool {
 	return pr.snap == s && (s.rules == nil || s.rules.sets.Load() == pr.rules)
 }
 
+// filterHits sets hits[j] to the bits i of the ids ids[i] that audience
+// j's filter holds (0 for an audience without one).
+func (pr *Probe) filterHits(ids []Pseudonym, hits []uint32) {
+	// First touch every line the tests will read: loads with nothing
+	// depending on them but a sum, so the processor keeps many misses in
+	// flight at once; the tests that follow then read from the cache.
+	// (Atomic loads are never optimised away, even with their values unused.)
+	for _, set := range pr.sets {
+		if set != nil {
+			f := set.cur.Load()
+			for i := range ids {
+				f.line(&ids[i])
+			}
+		}
+	}
+	for j, set := range pr.sets {
+		var h uint32
+		if set != nil {
+			f := set.cur.Load()
+			for i := range ids {
+				h |= f.hit(&ids[i]) << i
+			}
+		}
+		hits[j] = h
+	}
+}
+
 // Len is the number of audiences pr tests.
 func (pr *Probe) Len() int { return len(pr.auds) }
 
@@ -65,36 +127,28 @@ func (pr *Probe) Test(ids []Pseudonym, hits []uint32) bool {
 		ids = ids[:MaxProbeIDs]
 	}
 	hits = hits[:len(pr.auds)]
-	// First touch every line the tests will read: loads with nothing
-	// depending on them but a sum, so the processor keeps many misses in
-	// flight at once; the tests that follow then read from the cache.
-	// (Atomic loads are never optimised away, even with their values unused.)
-	for _, set := range pr.sets {
-		if set != nil {
-			f := set.cur.Load()
-			for i := range ids {
-				f.line(&ids[i])
-			}
+	if len(ids) == 1 {
+		gen := filterGen.Load()
+		slot := &pr.memo.slots[binary.LittleEndian.Uint64(ids[0][8:16])%probeMemoSlots]
+		if e := slot.Load(); e != nil && e.gen == gen && e.id == ids[0] {
+			copy(hits, e.hits)
+		} else {
+			pr.filterHits(ids, hits)
+			slot.Store(&probeEntry{id: ids[0], gen: gen, hits: slices.Clone(hits)})
 		}
+	} else {
+		pr.filterHits(ids, hits)
 	}
 	var all uint32
-	for j, set := range pr.sets {
-		var h uint32
-		if set != nil {
-			f := set.cur.Load()
-			for i := range ids {
-				h |= f.hit(&ids[i]) << i
-			}
-		}
-		if rs := pr.exact[j]; rs != nil {
+	for j, rs := range pr.exact {
+		if rs != nil {
 			for i := range ids {
 				if rs.has(ids[i]) {
-					h |= 1 << i
+					hits[j] |= 1 << i
 				}
 			}
 		}
-		hits[j] = h
-		all |= h
+		all |= hits[j]
 	}
 	if all == 0 || len(pr.snap.erased) == 0 {
 		return all != 0

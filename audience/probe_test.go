@@ -1,6 +1,7 @@
 package audience
 
 import (
+	"sync"
 	"testing"
 )
 
@@ -85,5 +86,80 @@ func TestProbeMatchesContains(t *testing.T) {
 	}
 	if pr.Current(snap.clone()) {
 		t.Error("Current for another snapshot")
+	}
+}
+
+// TestProbeMemo: a single-id user's filter answers are remembered, and
+// every change to a filter's bits (an add, a rebuilt filter swapped in)
+// shows at once, also while requests probe concurrently.
+func TestProbeMemo(t *testing.T) {
+	members := randomPseudonyms(21, 200)
+	strangers := randomPseudonyms(22, 200)
+	snap := &Snapshot{sets: map[string]*memberSet{}, known: newMemberSet(1000, KnownFalsePositiveTarget)}
+	auds := []string{"a", "b"}
+	for _, a := range auds {
+		snap.sets[a] = newMemberSet(minCapacity, FalsePositiveTarget)
+	}
+	snap.sets["a"].add(members[:100])
+	pr := snap.Probe(auds)
+	hits := make([]uint32, pr.Len())
+	check := func(p Pseudonym, want ...bool) {
+		t.Helper()
+		for round := 0; round < 2; round++ { // the first fills the memo, the second reads it
+			pr.Test([]Pseudonym{p}, hits)
+			for j, a := range auds {
+				if got := hits[j] == 1; got != want[j] || got != snap.Contains(a, p) {
+					t.Fatalf("round %d audience %s: hit %v, want %v (Contains %v)", round, a, got, want[j], snap.Contains(a, p))
+				}
+			}
+		}
+	}
+	u := members[150]
+	check(u, false, false)
+	snap.sets["b"].add([]Pseudonym{u}) // in place: no new snapshot, no new Probe
+	check(u, false, true)
+	check(members[5], true, false)
+
+	// A rebuild of "a" without members[5] (a removal) swaps a new filter in.
+	set := snap.sets["a"]
+	f := newBloom(minCapacity, FalsePositiveTarget)
+	set.beginRebuild(f)
+	f.addAll(members[6:100])
+	check(members[5], true, false) // the old filter still answers, and is remembered
+	set.endRebuild(f)
+	if set.test(&members[5]) {
+		t.Skip("members[5] is a false positive of the rebuilt filter")
+	}
+	check(members[5], false, false)
+
+	// Concurrent probes while members arrive: once the adds are done, every
+	// one of them is seen (no answer remembered from before its add).
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			h := make([]uint32, pr.Len())
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				pr.Test([]Pseudonym{strangers[(i*7+g)%len(strangers)]}, h)
+			}
+		}(g)
+	}
+	for i := range strangers {
+		snap.sets["b"].add(strangers[i : i+1])
+	}
+	close(stop)
+	wg.Wait()
+	for i := range strangers {
+		pr.Test([]Pseudonym{strangers[i]}, hits)
+		if hits[1] != 1 {
+			t.Fatalf("stranger %d added to b, probe says %b", i, hits[1])
+		}
 	}
 }
