@@ -263,6 +263,7 @@ func RunBaseline(ctx context.Context, cfg Config, start NoopStarter) (*Compariso
 	if c.Baseline.Throughput > 0 {
 		c.ThroughputShare = c.Target.Throughput / c.Baseline.Throughput
 	}
+	c.MedianShare = medianShare(c.Rounds)
 	if cfg.Mode == ModeOpen {
 		c.Note = "open loop: both runs are capped at the target rate, so the share only shows whether the bidder kept up; use --mode closed (or --qps 0) to compare ceilings"
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -297,7 +298,29 @@ type Comparison struct {
 	// Rounds are the alternating slices; how far their shares spread shows
 	// how noisy the machine was.
 	Rounds []Round `json:"rounds"`
-	Note   string  `json:"note,omitempty"`
+	// MedianShare is the median of the rounds' shares: each round puts a
+	// baseline slice next to a target slice, so drift of the machine between
+	// rounds cancels in a round's share, and the median ignores the few
+	// rounds a burst of other work hit on one side only.
+	MedianShare float64 `json:"median_share"`
+	Note        string  `json:"note,omitempty"`
+}
+
+// medianShare returns the median of the rounds' shares (0 for none).
+func medianShare(rounds []Round) float64 {
+	if len(rounds) == 0 {
+		return 0
+	}
+	v := make([]float64, len(rounds))
+	for i, r := range rounds {
+		v[i] = r.Share
+	}
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 // Round is one baseline slice and one target slice, answers per second.
@@ -332,7 +355,7 @@ func (c *Comparison) WriteText(w io.Writer) error {
 		if hi-lo > 0.15 {
 			advice = "; a noisy machine: repeat, or lengthen --duration"
 		}
-		_, err = fmt.Fprintf(w, "per round:%s (spread %.0f points%s)\n", b.String(), (hi-lo)*100, advice)
+		_, err = fmt.Fprintf(w, "per round:%s (median %.1f%%, spread %.0f points%s)\n", b.String(), c.MedianShare*100, (hi-lo)*100, advice)
 	}
 	if err == nil && c.Note != "" {
 		_, err = fmt.Fprintf(w, "note: %s\n", c.Note)

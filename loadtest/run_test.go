@@ -341,8 +341,36 @@ func TestRunBaseline(t *testing.T) {
 	if err := c.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(text.String(), "of the no-op baseline") {
-		t.Errorf("no ratio line:\n%s", text.String())
+	if !strings.Contains(text.String(), "of the no-op baseline") || !strings.Contains(text.String(), "median") {
+		t.Errorf("no ratio line or no median:\n%s", text.String())
+	}
+	if m := c.MedianShare; m != medianShare(c.Rounds) || m <= 0 {
+		t.Errorf("median share %v of rounds %+v", m, c.Rounds)
+	}
+}
+
+func TestMedianShare(t *testing.T) {
+	rounds := func(shares ...float64) []Round {
+		var rs []Round
+		for _, s := range shares {
+			rs = append(rs, Round{Share: s})
+		}
+		return rs
+	}
+	cases := []struct {
+		rounds []Round
+		want   float64
+	}{
+		{nil, 0},
+		{rounds(0.5), 0.5},
+		{rounds(0.6, 0.4), 0.5},
+		{rounds(0.9, 0.5, 0.55), 0.55}, // one round a burst hit
+		{rounds(0.58, 0.2, 0.6, 0.59), 0.585},
+	}
+	for _, c := range cases {
+		if got := medianShare(c.rounds); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%+v: median %v, want %v", c.rounds, got, c.want)
+		}
 	}
 }
 
