@@ -348,8 +348,9 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 		}
 		var user audience.Pseudonym
 		var ok bool
+		k := -1
 		if probed {
-			user, ok = plan.match(i, ids, hits)
+			user, k, ok = plan.match(i, ids, hits)
 		} else {
 			user, ok = matchAudiences(asnap, c, ids)
 		}
@@ -361,7 +362,11 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 			held = why
 			continue
 		}
-		cands = append(cands, candidate{c: c, user: user, pace: pacingState{h: pace}})
+		cd := candidate{c: c, user: user, pace: pacingState{h: pace}}
+		if k >= 0 {
+			cd.pace.kind, cd.pace.kindSet = plan.kind(i, k, hits, s.audienceKind), true
+		}
+		cands = append(cands, cd)
 	}
 	if len(cands) == 0 {
 		if held != "" {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/chaser-dsp/chaser/audience"
 	"github.com/chaser-dsp/chaser/campaign"
+	"github.com/chaser-dsp/chaser/pacing"
 )
 
 // matchPlan is the audience side of a campaign snapshot: every audience any
@@ -16,6 +17,7 @@ import (
 type matchPlan struct {
 	csnap *campaign.Snapshot
 	probe *audience.Probe
+	auds  []string  // the probe's audiences, by probe index
 	incl  [][]int32 // incl[c]: probe indices of campaign c's audiences, in its order
 	excl  [][]int32 // excl[c]: of its excluded audiences
 }
@@ -62,28 +64,49 @@ func newMatchPlan(asnap *audience.Snapshot, csnap *campaign.Snapshot) *matchPlan
 		p.excl[i] = indices(c.Targeting.ExcludeAudiences)
 	}
 	p.probe = asnap.Probe(auds)
+	p.auds = auds
 	return p
 }
 
 // match is matchAudiences for campaign i of the plan's snapshot, from the
 // probe's hits for ids: no id in an excluded audience, and the first id (in
-// ids order) of the first of its audiences (in its order) that holds one.
-func (p *matchPlan) match(i int, ids []audience.Pseudonym, hits []uint32) (audience.Pseudonym, bool) {
+// ids order) of the first of its audiences (in its order) that holds one,
+// with its index in ids.
+func (p *matchPlan) match(i int, ids []audience.Pseudonym, hits []uint32) (audience.Pseudonym, int, bool) {
 	for _, j := range p.excl[i] {
 		if hits[j] != 0 {
-			return audience.Pseudonym{}, false
+			return audience.Pseudonym{}, -1, false
 		}
 	}
 	for _, j := range p.incl[i] {
 		if h := hits[j]; h != 0 {
 			for k := range ids {
 				if h>>k&1 == 1 {
-					return ids[k], true
+					return ids[k], k, true
 				}
 			}
 		}
 	}
-	return audience.Pseudonym{}, false
+	return audience.Pseudonym{}, -1, false
+}
+
+// kind is Server.matchedKind for campaign i and ids[k] from the probe's
+// hits (which answer as Contains does, TestProbeMatchesContains) instead of
+// one Contains per audience: retargeting unless every audience of the
+// campaign that holds the user is a lookalike one. kindOf gives an
+// audience's kind.
+func (p *matchPlan) kind(i, k int, hits []uint32, kindOf func(string) pacing.AudienceKind) pacing.AudienceKind {
+	kind := pacing.AudienceRetargeting
+	for _, j := range p.incl[i] {
+		if hits[j]>>k&1 == 0 {
+			continue
+		}
+		if kindOf(p.auds[j]) != pacing.AudienceLookalike {
+			return pacing.AudienceRetargeting
+		}
+		kind = pacing.AudienceLookalike
+	}
+	return kind
 }
 
 // planCache holds the current match plan (see Server.plan).

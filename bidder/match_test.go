@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chaser-dsp/chaser/audience"
+	"github.com/chaser-dsp/chaser/pacing"
 )
 
 // TestMatchPlanAgreesWithContains: the match plan's one-pass answer is, for
@@ -76,11 +77,14 @@ func TestMatchPlanAgreesWithContains(t *testing.T) {
 				plan.probe.Test(ids, hits)
 				for i, c := range csnap.Campaigns {
 					wantUser, want := matchAudiences(asnap, c, ids)
-					gotUser, got := plan.match(i, ids, hits)
-					if got != want || gotUser != wantUser {
+					gotUser, k, got := plan.match(i, ids, hits)
+					if got != want || gotUser != wantUser || got && ids[k] != gotUser {
 						t.Fatalf("campaign %s, users %d %d (%d ids): plan %v, matchAudiences %v (or another user)", c.Name, a, b, len(ids), got, want)
 					}
 					if got {
+						if pk, mk := plan.kind(i, k, hits, f.srv.audienceKind), f.srv.matchedKind(asnap, c, gotUser); pk != mk {
+							t.Fatalf("campaign %s: kind from hits %v, matchedKind %v", c.Name, pk, mk)
+						}
 						checked++
 					}
 				}
@@ -108,5 +112,32 @@ func TestMatchPlanAgreesWithContains(t *testing.T) {
 	}
 	if p3 := f.srv.plan(am.Snapshot(), cs.Snapshot()); p3 == p2 {
 		t.Fatal("plan kept after an audience came")
+	}
+}
+
+// TestPlanKind: the audience kind from the probe's hits is matchedKind's
+// rule: retargeting unless every audience of the campaign holding the user
+// is a lookalike one; only the matched id's bit counts.
+func TestPlanKind(t *testing.T) {
+	kinds := map[string]pacing.AudienceKind{"list": pacing.AudienceRetargeting, "rule": pacing.AudienceRetargeting,
+		"look1": pacing.AudienceLookalike, "look2": pacing.AudienceLookalike}
+	p := &matchPlan{auds: []string{"list", "look1", "look2", "rule"}, incl: [][]int32{{0, 1}, {1, 2}, {2, 3, 1}}}
+	kindOf := func(id string) pacing.AudienceKind { return kinds[id] }
+	cases := []struct {
+		campaign, id int
+		hits         []uint32 // by probe index: bit k for ids[k]
+		want         pacing.AudienceKind
+	}{
+		{0, 0, []uint32{1, 1, 0, 0}, pacing.AudienceRetargeting}, // in the list too
+		{0, 0, []uint32{0, 1, 0, 0}, pacing.AudienceLookalike},   // only the lookalike
+		{0, 1, []uint32{1, 2, 0, 0}, pacing.AudienceLookalike},   // the list holds id 0, not the matched id 1
+		{1, 0, []uint32{0, 1, 1, 0}, pacing.AudienceLookalike},   // two lookalikes
+		{2, 0, []uint32{0, 1, 0, 1}, pacing.AudienceRetargeting}, // a rule audience and a lookalike
+		{2, 1, []uint32{0, 0, 2, 1}, pacing.AudienceLookalike},
+	}
+	for _, c := range cases {
+		if got := p.kind(c.campaign, c.id, c.hits, kindOf); got != c.want {
+			t.Errorf("campaign %d id %d hits %v: %v, want %v", c.campaign, c.id, c.hits, got, c.want)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 type pacingState struct {
 	h          pacing.Handle
 	priced     bool // kind and recency below are set
+	kindSet    bool // kind is set (from the match plan's hits)
 	kind       pacing.AudienceKind
 	recency    time.Duration
 	prof       *audience.Profile
@@ -38,7 +39,9 @@ func (s *Server) profileOf(cd *candidate) (*audience.Profile, error) {
 // quote prices imp for candidate cd (see pacing.Handle.Quote).
 func (s *Server) quote(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candidate, as *audience.Snapshot, now time.Time) (int64, string) {
 	if !cd.pace.priced {
-		cd.pace.kind = s.matchedKind(as, cd.c, cd.user)
+		if !cd.pace.kindSet {
+			cd.pace.kind = s.matchedKind(as, cd.c, cd.user)
+		}
 		cd.pace.recency = -1
 		if prof, err := s.profileOf(cd); err == nil {
 			cd.pace.recency = recencyOf(prof, now)
@@ -83,6 +86,9 @@ func (s *Server) matchedKind(as *audience.Snapshot, c *campaign.Campaign, user a
 	}
 	return kind
 }
+
+// audienceKind returns audience id's kind (for matchPlan.kind).
+func (s *Server) audienceKind(id string) pacing.AudienceKind { return s.ak.of(s.d.Audiences, id) }
 
 // kindCache remembers audience types (which never change) so the bid path
 // reads them from an immutable map instead of the audience manager's lock.
