@@ -348,7 +348,7 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 		}
 		var user audience.Pseudonym
 		var ok bool
-		k := -1
+		var k int // user's index in ids (probed)
 		if probed {
 			user, k, ok = plan.match(i, ids, hits)
 		} else {
@@ -363,8 +363,10 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 			continue
 		}
 		cd := candidate{c: c, user: user, pace: pacingState{h: pace}}
-		if k >= 0 {
-			cd.pace.kind, cd.pace.kindSet = plan.kind(i, k, hits, s.audienceKind), true
+		if probed {
+			cd.pace.kind = plan.kind(i, k, hits, s.audienceKind)
+		} else {
+			cd.pace.kind = s.matchedKind(asnap, c, user)
 		}
 		cands = append(cands, cd)
 	}
@@ -394,7 +396,7 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 			if !ok {
 				continue
 			}
-			price, why := s.quote(req, imp, cd, asnap, now)
+			price, why := s.quote(req, imp, cd, now)
 			if why != "" {
 				if reason == reasonNoImpFit || why == reasonBudget {
 					reason = why

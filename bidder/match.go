@@ -92,16 +92,27 @@ func (p *matchPlan) match(i int, ids []audience.Pseudonym, hits []uint32) (audie
 
 // kind is Server.matchedKind for campaign i and ids[k] from the probe's
 // hits (which answer as Contains does, TestProbeMatchesContains) instead of
-// one Contains per audience: retargeting unless every audience of the
-// campaign that holds the user is a lookalike one. kindOf gives an
-// audience's kind.
+// one Contains per audience. kindOf gives an audience's kind.
 func (p *matchPlan) kind(i, k int, hits []uint32, kindOf func(string) pacing.AudienceKind) pacing.AudienceKind {
+	incl := p.incl[i]
+	return heldKind(len(incl), func(x int) (string, bool) {
+		j := incl[x]
+		return p.auds[j], hits[j]>>k&1 == 1
+	}, kindOf)
+}
+
+// heldKind is the audience kind pricing uses for a user matched by a
+// campaign with n audiences, held(x) naming the campaign's x-th audience
+// and whether it holds the user: retargeting unless every audience that
+// holds the user is a lookalike one.
+func heldKind(n int, held func(x int) (string, bool), kindOf func(string) pacing.AudienceKind) pacing.AudienceKind {
 	kind := pacing.AudienceRetargeting
-	for _, j := range p.incl[i] {
-		if hits[j]>>k&1 == 0 {
+	for x := range n {
+		id, ok := held(x)
+		if !ok {
 			continue
 		}
-		if kindOf(p.auds[j]) != pacing.AudienceLookalike {
+		if kindOf(id) != pacing.AudienceLookalike {
 			return pacing.AudienceRetargeting
 		}
 		kind = pacing.AudienceLookalike

@@ -17,9 +17,8 @@ import (
 // from Admit, and what pricing learns about the user, looked up once.
 type pacingState struct {
 	h          pacing.Handle
-	priced     bool // kind and recency below are set
-	kindSet    bool // kind is set (from the match plan's hits)
-	kind       pacing.AudienceKind
+	priced     bool                // recency below is set
+	kind       pacing.AudienceKind // set when the candidate is made
 	recency    time.Duration
 	prof       *audience.Profile
 	profErr    error
@@ -37,11 +36,8 @@ func (s *Server) profileOf(cd *candidate) (*audience.Profile, error) {
 }
 
 // quote prices imp for candidate cd (see pacing.Handle.Quote).
-func (s *Server) quote(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candidate, as *audience.Snapshot, now time.Time) (int64, string) {
+func (s *Server) quote(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candidate, now time.Time) (int64, string) {
 	if !cd.pace.priced {
-		if !cd.pace.kindSet {
-			cd.pace.kind = s.matchedKind(as, cd.c, cd.user)
-		}
 		cd.pace.recency = -1
 		if prof, err := s.profileOf(cd); err == nil {
 			cd.pace.recency = recencyOf(prof, now)
@@ -72,19 +68,12 @@ func recencyOf(p *audience.Profile, now time.Time) time.Duration {
 }
 
 // matchedKind says whether the user is in one of the campaign's
-// retargeting (list or rule) audiences or only in a lookalike one.
+// retargeting (list or rule) audiences or only in a lookalike one (see
+// heldKind), asking Contains for each of them: for requests with more ids
+// than a probe takes (matchPlan.kind answers the others).
 func (s *Server) matchedKind(as *audience.Snapshot, c *campaign.Campaign, user audience.Pseudonym) pacing.AudienceKind {
-	kind := pacing.AudienceRetargeting
-	for _, id := range c.Targeting.Audiences {
-		if !as.Contains(id, user) {
-			continue
-		}
-		if s.ak.of(s.d.Audiences, id) != pacing.AudienceLookalike {
-			return pacing.AudienceRetargeting
-		}
-		kind = pacing.AudienceLookalike
-	}
-	return kind
+	auds := c.Targeting.Audiences
+	return heldKind(len(auds), func(x int) (string, bool) { return auds[x], as.Contains(auds[x], user) }, s.audienceKind)
 }
 
 // audienceKind returns audience id's kind (for matchPlan.kind).
