@@ -478,17 +478,9 @@ func (d *Decoder) block(r *bitReader, out []byte, start, max int, lt *[litSize]u
 // function, so that its few variables stay in registers.
 func literals(lt *[litSize]uint32, in []byte, pos int, bb uint64, nb uint, e uint32, buf []byte, op int) (int, uint64, uint, uint32, int) {
 	for e < 256<<16 && op+1 < len(buf) && pos+8 <= len(in) {
-		// Two literals a refill: 56 bits hold two codes and the lookup
-		// after them.
-		bb >>= e & 63
-		nb -= uint(e & 63)
-		buf[op] = byte(e >> 16)
-		op++
-		e = lt[bb&(1<<litBits-1)]
-		if e&entrySub != 0 {
-			e = lt[e>>16+uint32(bb>>litBits)&(1<<(e>>8&15)-1)]
-		}
-		if e < 256<<16 {
+		// Up to two literals a refill: 56 bits hold two codes and the
+		// lookup after them.
+		for range 2 {
 			bb >>= e & 63
 			nb -= uint(e & 63)
 			buf[op] = byte(e >> 16)
@@ -496,6 +488,9 @@ func literals(lt *[litSize]uint32, in []byte, pos int, bb uint64, nb uint, e uin
 			e = lt[bb&(1<<litBits-1)]
 			if e&entrySub != 0 {
 				e = lt[e>>16+uint32(bb>>litBits)&(1<<(e>>8&15)-1)]
+			}
+			if e >= 256<<16 {
+				break
 			}
 		}
 		bb |= binary.LittleEndian.Uint64(in[pos:]) << (nb & 63)
