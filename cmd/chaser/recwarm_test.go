@@ -111,11 +111,7 @@ func TestWarmStartEqualsLive(t *testing.T) {
 	s := startServer(t, dir)
 	adv := newWarmAdvertiser(s, 30, 4)
 	pz := s.app.audiences.Pseudonymizer()
-	users := make([]audience.Pseudonym, 60)
-	for i := range users {
-		users[i] = pz.Of(audience.IDUID, fmt.Sprintf("u-%d", i))
-	}
-	slices.SortFunc(users, func(a, b audience.Pseudonym) int { return bytes.Compare(a[:], b[:]) })
+	users := sortedPseudonyms(pz, audience.IDUID, "u-%d", 60)
 	rng := rand.New(rand.NewPCG(3, 4))
 	types := []string{audience.EventProductView, audience.EventProductView, audience.EventAddToCart, audience.EventPurchase, audience.EventPageView}
 	events := 0
@@ -195,13 +191,9 @@ func TestWarmStartCountsLinkedEventsOnce(t *testing.T) {
 	s := startServer(t, dir)
 	adv := newWarmAdvertiser(s, 12, 3)
 	pz := s.app.audiences.Pseudonymizer()
-	emails := make([]audience.Pseudonym, 8)
-	for i := range emails {
-		emails[i] = pz.Of(audience.IDEmailSHA256, fmt.Sprintf("person-%d@example.com", i))
-	}
 	// Live events user after user in pseudonym order, the order replay
 	// goes in: then live and replayed counters must be identical.
-	slices.SortFunc(emails, func(a, b audience.Pseudonym) int { return bytes.Compare(a[:], b[:]) })
+	emails := sortedPseudonyms(pz, audience.IDEmailSHA256, "person-%d@example.com", 8)
 	at := time.Now().Add(-10 * 24 * time.Hour)
 	copies := 0
 	for i, e := range emails {
@@ -256,4 +248,15 @@ func TestWarmStartCountsLinkedEventsOnce(t *testing.T) {
 	s = startServer(t, dir)
 	sameRecs(t, live, recSnapshot(s.app, adv, 12))
 	s.stop()
+}
+
+// sortedPseudonyms returns the pseudonyms of n ids of kind (format with
+// 0..n-1) in key order, the order the warm start replays profiles in.
+func sortedPseudonyms(pz *audience.Pseudonymizer, kind audience.IDType, format string, n int) []audience.Pseudonym {
+	ps := make([]audience.Pseudonym, n)
+	for i := range ps {
+		ps[i] = pz.Of(kind, fmt.Sprintf(format, i))
+	}
+	slices.SortFunc(ps, func(a, b audience.Pseudonym) int { return bytes.Compare(a[:], b[:]) })
+	return ps
 }
