@@ -6,18 +6,23 @@
 package bidder
 
 import (
+	"runtime/debug"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
-// TestBidAllocs bounds the allocations of one bid request through the
-// handler (decode + decide + encode), per request shape. The bounds sit a
-// little above what BenchmarkBidRequest measures (BENCHMARKS.md, "Bid
-// path"); raise one only with a reason.
+// TestBidAllocs: one bid request through the handler (decode + decide +
+// encode) allocates nothing once the pools are warm, for every request
+// shape: the request borrows its body, the pooled state holds its objects,
+// the answer's strings live in the state's arenas (BENCHMARKS.md, "Bid
+// path"). The collector is off while counting: a collection empties the
+// sync.Pools, and refilling them would count as a few allocations per
+// request on average, hiding the one a change adds.
 func TestBidAllocs(t *testing.T) {
 	f := benchFixture(t)
-	max := map[string]float64{"typical_2k_known": 12, "typical_2k_unknown": 3, "site_known": 12, "site_unknown": 3, "app_ifa": 12, "multi_imp": 12, "native_known": 15}
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	for _, sh := range benchShapes {
 		body := benchBody(t, sh.file, sh.buyer)
 		var ctx fasthttp.RequestCtx
@@ -34,17 +39,20 @@ func TestBidAllocs(t *testing.T) {
 		if c := ctx.Response.StatusCode(); c != sh.status {
 			t.Fatalf("%s: status %d, want %d", sh.name, c, sh.status)
 		}
-		if n := testing.AllocsPerRun(200, run); n > max[sh.name] {
-			t.Errorf("%s: %.0f allocs per request, want ≤ %.0f", sh.name, n, max[sh.name])
-		} else {
-			t.Logf("%s: %.0f allocs per request", sh.name, n)
+		// Warm up: the profile cache (ristretto) applies a Set from its own
+		// goroutine, and a known user's profile is read from Pebble until then.
+		for i := 0; i < 100 && testing.AllocsPerRun(1, run) > 0; i++ {
+			time.Sleep(time.Millisecond)
+		}
+		if n := testing.AllocsPerRun(200, run); n > 0 {
+			t.Errorf("%s: %.2f allocations per request, want 0", sh.name, n)
 		}
 	}
 }
 
-// TestDecodeAllocs: with a warm pooled state, decoding a request costs one
-// allocation, for all its strings (decode.go), plus one per string with
-// escapes.
+// TestDecodeAllocs: with a warm pooled state, decoding a request allocates
+// nothing: its strings borrow the body, and unescaped ones (the native
+// request is an escaped JSON string) go into the state's arena (decode.go).
 func TestDecodeAllocs(t *testing.T) {
 	st := newBidState()
 	for _, sh := range benchShapes {
@@ -56,12 +64,8 @@ func TestDecodeAllocs(t *testing.T) {
 			st.reset()
 		}
 		run()
-		want := 1.0
-		if sh.name == "native_known" {
-			want = 2 // the native request string has escapes: its own allocation
-		}
-		if n := testing.AllocsPerRun(100, run); n > want {
-			t.Errorf("%s: %.0f allocations, want %.0f", sh.name, n, want)
+		if n := testing.AllocsPerRun(100, run); n > 0 {
+			t.Errorf("%s: %.0f allocations, want 0", sh.name, n)
 		}
 	}
 }

@@ -273,6 +273,9 @@ type answerState struct {
 	// arena holds the strings of the answer's bids (buildBid); they point
 	// into it until reset.
 	arena []byte
+	// domains backs the bids' adomain lists, one entry each: like the
+	// arena, it only grows until reset, so an earlier bid's list stays put.
+	domains []string
 }
 
 // reset drops what the last answer referenced, keeping the storage.
@@ -281,7 +284,8 @@ func (a *answerState) reset() {
 	clear(a.cands)
 	clear(a.hist)
 	clear(a.products)
-	a.bids, a.cands, a.hist, a.products = a.bids[:0], a.cands[:0], a.hist[:0], a.products[:0]
+	clear(a.domains)
+	a.bids, a.cands, a.hist, a.products, a.domains = a.bids[:0], a.cands[:0], a.hist[:0], a.products[:0], a.domains[:0]
 	a.resp, a.seat = openrtb2.BidResponse{}, [1]openrtb2.SeatBid{}
 	if cap(a.arena) > maxPooledArena {
 		a.arena = nil
@@ -646,7 +650,9 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 	at := func(i, j int) string { return all[i-idStart : j-idStart] }
 	var adomain []string
 	if adv != nil && adv.Domain != "" {
-		adomain = []string{adv.Domain}
+		n := len(ans.domains)
+		ans.domains = append(ans.domains, adv.Domain)
+		adomain = ans.domains[n : n+1 : n+1]
 	}
 	return openrtb2.Bid{
 		ID:      at(idStart, idEnd),

@@ -17,9 +17,9 @@ import (
 // what encoding/json accepts and decodes the same values).
 
 // decodeRequest decodes body into st.req (st fresh from getBidState or
-// reset): the fields the bidder reads (wire_test.go lists them). Nothing of
-// body is referenced once it returns (decode.go copies the strings read). On
-// an error st.req is left empty. A panic in the decoder on hostile input is
+// reset): the fields the bidder reads (wire_test.go lists them). st.req
+// borrows body: it is valid while body is unchanged, until st.reset
+// (decode.go, "Strings"). On an error st.req is left empty. A panic in the decoder on hostile input is
 // an error, never a crash.
 func decodeRequest(body []byte, st *bidState) (err error) {
 	defer func() {
@@ -33,11 +33,7 @@ func decodeRequest(body []byte, st *bidState) (err error) {
 	}()
 	d := &st.dec // in the pooled state: the decoder's method values would move a local one to the heap
 	*d = decoder{data: body, st: st}
-	if err := d.decode(); err != nil {
-		return err
-	}
-	d.finish()
-	return nil
+	return d.decode()
 }
 
 // appendResponse appends the JSON of resp to dst, byte for byte what

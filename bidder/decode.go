@@ -40,30 +40,29 @@ import (
 //     type mismatch is an error (encoding/json reports it after decoding the
 //     rest; either way the request is refused).
 //
-// Strings. While decoding, a string value without escapes points into the
-// body (unsafe.String, no copy); an escaped one is allocated. When the
-// request has been read, finish moves every string (and user.ext,
-// regs.ext) that points into the body into one new allocation, sized to
-// what was read: one allocation per request for its strings, not one per
-// string, and nothing of the body (which fasthttp reuses) is referenced
-// after decodeRequest returns. checkDecodeMatches scribbles over the body
-// after decoding to check this for every test and fuzz input. A field
-// newly read must be added to finish's walk (mover.request) too.
+// Strings. A decoded request borrows its body: a string value without
+// escapes points into it (unsafe.String, no copy), and so do user.ext and
+// regs.ext (capacity clipped); an unescaped string is copied into the
+// pooled state's arena (bidState.keep). No allocation per request for its
+// strings. The request is valid while the body is unchanged and until
+// st.reset: the handler decodes, decides and encodes before it returns,
+// and fasthttp (or the pooled gunzip buffer) reuses the body only after
+// that. Nothing may keep a request string past the handler without
+// strings.Clone: a kept one would change under it when the buffer is
+// reused for another request.
 //
 // Retention audit (bidder, pacing, audience, creative, lookalike, campaign
-// at the time of writing): no request string outlives the request, so the
-// shared allocation pins nothing. The bid path reads the strings during the
-// handler only: pseudonyms hash buyeruid, eids and ifa into fresh values
-// (audience.Pseudonymizer.Raw/RawKind copy into a scratch array), the
-// exchange user id is copied into an array before the lookup, consent
-// strings are parsed in place, lookalike.Population.Observe turns
-// site/app/device strings into hashed features before queueing them,
-// pacing tokens are serialised at once, and the response's ids and URLs are
-// appended into fresh buffers. Were one kept (a map key, a stored id, a
-// queued value), it would keep the few hundred bytes of the request's
-// strings alive, no more; strings.Clone it anyway. user.ext and regs.ext
-// share that allocation too (their own bytes, capacity clipped): they are
-// read, never written to.
+// at the time of writing): no request string outlives the request. The bid
+// path reads the strings during the handler only: pseudonyms hash
+// buyeruid, eids and ifa into fresh values (audience.Pseudonymizer.Raw and
+// RawKind copy into a scratch array), the exchange user id is copied into
+// an array before the lookup, consent strings are parsed in place and the
+// TCF memo keeps a strings.Clone of its key (TestTCFMemo), lookalike
+// Population.Observe turns site/app/device strings into hashed features
+// before queueing them, pacing tokens are serialised at once, and the
+// response's ids and URLs are appended into the answer's buffers, which
+// the handler copies into the response before it returns. The pooled state
+// drops every reference at reset (TestResetDropsRequest).
 
 const (
 	// maxDepth is encoding/json's nesting limit (containers deep).
@@ -75,7 +74,6 @@ const (
 type decoder struct {
 	data []byte
 	st   *bidState
-	nstr int // bytes of the body strings handed out (finish moves them)
 }
 
 // decodeError is a syntax or type error, refused alike.
@@ -270,7 +268,6 @@ func (d *decoder) str(i int) (string, int, error) {
 		}
 		c := data[i]
 		if c == '"' {
-			d.nstr += i - start
 			return bodyString(data, start, i), i + 1, nil
 		}
 		if c < utf8.RuneSelf {
@@ -286,7 +283,7 @@ func (d *decoder) str(i int) (string, int, error) {
 	if err != nil {
 		return "", i, err
 	}
-	return string(b), i, nil
+	return d.st.keep(b), i, nil
 }
 
 // unquoteSlow finishes a string whose content starts at start and whose
@@ -728,8 +725,7 @@ func (d *decoder) raw(i int, p *json.RawMessage, depth int) (int, error) {
 	if err != nil {
 		return end, err
 	}
-	*p = d.data[i:end:end] // moved out of the body by finish
-	d.nstr += end - i
+	*p = d.data[i:end:end] // borrowed from the body, like the strings
 	return end, nil
 }
 
@@ -815,122 +811,14 @@ func (d *decoder) strs(i int, p *[]string, depth int) (int, error) {
 	return array(d, i, p, &d.st.strs, depth, strElem)
 }
 
-// bodyString is data[start:end] as a string without a copy: finish moves
-// it before decodeRequest returns.
+// bodyString is data[start:end] as a string without a copy, borrowed from
+// the body (see "Strings" above).
 func bodyString(data []byte, start, end int) string {
 	if start == end {
 		return ""
 	}
 	return unsafe.String(&data[start], end-start)
 }
-
-// finish moves the strings and raw bytes of st.req that point into the
-// body into one new allocation.
-func (d *decoder) finish() {
-	if d.nstr == 0 {
-		return
-	}
-	m := mover{lo: uintptr(unsafe.Pointer(&d.data[0])), size: uintptr(len(d.data)), buf: make([]byte, 0, d.nstr)}
-	m.request(&d.st.req)
-}
-
-// mover moves the strings of a decoded request that point into the body
-// (the range lo, lo+size) into buf. buf's capacity is the length of every
-// body string the decoder handed out, at least what is still referenced:
-// it never grows, so what was moved stays put.
-type mover struct {
-	lo, size uintptr
-	buf      []byte
-}
-
-func (m *mover) str(p *string) {
-	s := *p
-	if s == "" || uintptr(unsafe.Pointer(unsafe.StringData(s)))-m.lo >= m.size {
-		return
-	}
-	off := len(m.buf)
-	m.buf = append(m.buf, s...)
-	*p = unsafe.String(&m.buf[off], len(s))
-}
-
-func (m *mover) raw(p *json.RawMessage) {
-	b := *p
-	if len(b) == 0 || uintptr(unsafe.Pointer(&b[0]))-m.lo >= m.size {
-		return
-	}
-	off := len(m.buf)
-	m.buf = append(m.buf, b...)
-	*p = m.buf[off:len(m.buf):len(m.buf)]
-}
-
-// strs walks a string slice up to its capacity: elements beyond its length
-// are the stale ones of a repeated key, which a later array may bring back.
-func (m *mover) strs(s []string) {
-	s = s[:cap(s)]
-	for i := range s {
-		m.str(&s[i])
-	}
-}
-
-func (m *mover) geo(g *openrtb2.Geo) {
-	if g != nil {
-		m.str(&g.Country)
-		m.str(&g.Region)
-	}
-}
-
-// request walks every string field decode.go fills.
-func (m *mover) request(r *openrtb2.BidRequest) {
-	m.str(&r.ID)
-	imps := r.Imp[:cap(r.Imp)]
-	for i := range imps {
-		imp := &imps[i]
-		m.str(&imp.ID)
-		m.str(&imp.BidFloorCur)
-		if imp.Native != nil {
-			m.str(&imp.Native.Request)
-		}
-	}
-	m.strs(r.BCat)
-	m.strs(r.BAdv)
-	if s := r.Site; s != nil {
-		m.str(&s.Domain)
-		m.str(&s.Page)
-		m.strs(s.Cat)
-	}
-	if a := r.App; a != nil {
-		m.str(&a.Bundle)
-		m.strs(a.Cat)
-	}
-	if dv := r.Device; dv != nil {
-		m.str(&dv.OS)
-		m.str(&dv.IFA)
-		m.geo(dv.Geo)
-	}
-	if u := r.User; u != nil {
-		m.str(&u.ID)
-		m.str(&u.BuyerUID)
-		m.str(&u.Consent)
-		m.raw(&u.Ext)
-		m.geo(u.Geo)
-		eids := u.EIDs[:cap(u.EIDs)]
-		for i := range eids {
-			e := &eids[i]
-			m.str(&e.Source)
-			uids := e.UIDs[:cap(e.UIDs)]
-			for j := range uids {
-				m.str(&uids[j].ID)
-			}
-		}
-	}
-	if g := r.Regs; g != nil {
-		m.str(&g.USPrivacy)
-		m.str(&g.GPP)
-		m.raw(&g.Ext)
-	}
-}
-
-// --- key matching ---
 
 // foldIndex returns the index of the name in names (upper-case ASCII) that
 // key matches as encoding/json's foldName does, or -1. Only called when no

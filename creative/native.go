@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/prebid/openrtb/v20/native1"
 	nreq "github.com/prebid/openrtb/v20/native1/request"
@@ -118,7 +119,8 @@ func (s *ClickSigner) AppendNativeADM(dst []byte, n *Native) ([]byte, bool) {
 				filled = true
 			}
 		case a.Data != nil:
-			if v := n.dataValue(a.Data.Type); v != "" {
+			var buf [32]byte
+			if v := n.dataValue(a.Data.Type, buf[:0]); v != "" {
 				dst = append(dst, `,"data":{"value":`...)
 				dst = AppendJSONString(dst, truncate(v, a.Data.Len))
 				dst = append(dst, '}')
@@ -161,11 +163,13 @@ func (s *ClickSigner) AppendNativeADM(dst []byte, n *Native) ([]byte, bool) {
 }
 
 // dataValue is what n shows in a data asset of type t ("" for a type it
-// has no value for).
-func (n *Native) dataValue(t native1.DataAssetType) string {
+// has no value for). A price is written into buf's array (so the caller's
+// stack array holds it, no allocation) and is valid while buf is.
+func (n *Native) dataValue(t native1.DataAssetType, buf []byte) string {
 	switch t {
 	case native1.DataAssetTypePrice, native1.DataAssetTypeSalePrice:
-		return FormatPrice(n.Product.PriceMicros, n.Product.Currency)
+		b := AppendPrice(buf[:0], n.Product.PriceMicros, n.Product.Currency)
+		return unsafe.String(unsafe.SliceData(b), len(b))
 	case native1.DataAssetTypeCTAText:
 		return "Shop now"
 	case native1.DataAssetTypeSponsored:

@@ -44,7 +44,7 @@ func nativeReference(s *ClickSigner, n *Native) (string, bool) {
 				out = &nresp.Asset{ID: &id, Img: img}
 			}
 		case a.Data != nil:
-			if v := n.dataValue(a.Data.Type); v != "" {
+			if v := n.dataValue(a.Data.Type, nil); v != "" {
 				out = &nresp.Asset{ID: &id, Data: &nresp.Data{Value: truncate(v, a.Data.Len)}}
 			}
 		}
