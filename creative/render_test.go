@@ -4,8 +4,10 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -111,6 +113,56 @@ func TestClickSignature(t *testing.T) {
 	}
 }
 
+// TestSigMemo: signatures from the memo are the MAC of their own ids, for
+// more products than the memo has slots (so entries are replaced and slots
+// shared), asked twice in different orders; the memo keeps copies of its
+// ids, so a caller reusing its buffer cannot change an entry; ids too long
+// for the memo are signed afresh.
+func TestSigMemo(t *testing.T) {
+	s := NewClickSigner([]byte("memo-secret-0123456789"))
+	want := func(adv, cmp, p string) string {
+		return string(s.appendMAC(nil, adv, cmp, p))
+	}
+	got := func(adv, cmp, p string) string {
+		return string(s.sigs.append(nil, s, adv, cmp, p))
+	}
+	n := 2*sigSlots + 7
+	for _, order := range []int{1, -1} {
+		for i := range n {
+			if order < 0 {
+				i = n - 1 - i
+			}
+			adv, cmp, p := "adv-"+strconv.Itoa(i%3), "cmp-"+strconv.Itoa(i%5), "sku-"+strconv.Itoa(i)
+			if g, w := got(adv, cmp, p), want(adv, cmp, p); g != w {
+				t.Fatalf("%s/%s/%s: memo gave %q, MAC is %q", adv, cmp, p, g, w)
+			}
+		}
+	}
+	buf := []byte("sku-reused")
+	id := unsafe.String(&buf[0], len(buf))
+	first := got("adv", "cmp", id)
+	copy(buf, "sku-other!")
+	for i := range s.sigs.slots {
+		if e := s.sigs.slots[i].Load(); e != nil && string(e.sig[:]) != want(e.adv, e.cmp, e.product) {
+			t.Fatalf("slot %d holds %q for %s/%s/%s, not its MAC", i, e.sig, e.adv, e.cmp, e.product)
+		}
+	}
+	if g, w := got("adv", "cmp", "sku-other!"), want("adv", "cmp", "sku-other!"); g != w {
+		t.Fatalf("after the caller's buffer changed: memo gave %q, MAC is %q", g, w)
+	}
+	if g := got("adv", "cmp", "sku-reused"); g != first {
+		t.Fatalf("sku-reused: %q then %q", first, g)
+	}
+	long := strings.Repeat("x", maxMemoID+1)
+	if g, w := got("adv", "cmp", long), want("adv", "cmp", long); g != w || len(g) != sigLen {
+		t.Fatalf("long id: memo gave %q, MAC is %q", g, w)
+	}
+	u := string(s.AppendClickURL(nil, "https://b.example", "adv", "cmp", "sku-1"))
+	if sig := u[strings.Index(u, "&s=")+3:]; !s.Verify("adv", "cmp", "sku-1", sig) {
+		t.Fatalf("%s: Verify refuses the memo's signature", u)
+	}
+}
+
 func TestNativeADM(t *testing.T) {
 	s := NewClickSigner([]byte("native-secret-0123456789"))
 	p := testProducts()[0]
@@ -137,4 +189,21 @@ func TestNativeADM(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkClickURL: a product's click URL with its signature from the memo
+// (a product shown again) and signed afresh (HMAC-SHA256).
+func BenchmarkClickURL(b *testing.B) {
+	s := NewClickSigner([]byte("bench-secret-0123456789"))
+	buf := make([]byte, 0, 256)
+	b.Run("memo", func(b *testing.B) {
+		for b.Loop() {
+			buf = s.AppendClickURL(buf[:0], "https://bid.example", "adv-7", "cmp-12", "sku-123456")
+		}
+	})
+	b.Run("mac", func(b *testing.B) {
+		for b.Loop() {
+			buf = s.appendMAC(buf[:0], "adv-7", "cmp-12", "sku-123456")
+		}
+	})
 }
