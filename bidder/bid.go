@@ -110,41 +110,65 @@ func noContent(ctx *fasthttp.RequestCtx, reason string) {
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
+// handleBid answers POST /openrtb2/bid. It is split in three so that each
+// part's defers are open-coded (the compiler does that only for a function
+// with few defers times returns; otherwise each defer costs a runtime call).
 func (s *Server) handleBid(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	defer bidLatency.UpdateDuration(start)
-	if !ctx.IsPost() {
-		badRequest(ctx, "method", "bid requests must be POSTed")
+	body, g, ok := readBidBody(ctx)
+	if !ok {
 		return
 	}
-	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !isJSONType(ct) {
-		badRequest(ctx, "content_type", "content type must be application/json")
-		return
-	}
-	body := ctx.Request.Body()
-	if enc := ctx.Request.Header.ContentEncoding(); len(enc) > 0 {
-		if !bytes.EqualFold(enc, []byte("gzip")) {
-			badRequest(ctx, "content_encoding", "only gzip content encoding is accepted")
-			return
-		}
-		g := gunzippers.Get().(*gunzipper)
-		defer g.release()
-		var err error
-		body, err = g.gunzip(body, MaxBodyBytes)
-		if err != nil {
-			badRequest(ctx, "gzip", "body is not valid gzip or inflates beyond 1 MiB")
-			return
-		}
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		badRequest(ctx, "empty_body", "empty body")
-		return
+	if g != nil {
+		defer g.release() // after st.release: the decoded request borrows body
 	}
 	if !s.lim.enter() {
 		noContent(ctx, reasonOverload)
 		return
 	}
 	defer s.lim.leave()
+	s.answerBid(ctx, body, start)
+}
+
+// readBidBody checks a bid request's method and headers and returns its body,
+// inflated by g if it came gzipped (g is nil otherwise; the caller releases
+// it when done with body). Refused requests are answered here.
+func readBidBody(ctx *fasthttp.RequestCtx) (body []byte, g *gunzipper, ok bool) {
+	if !ctx.IsPost() {
+		badRequest(ctx, "method", "bid requests must be POSTed")
+		return nil, nil, false
+	}
+	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && !isJSONType(ct) {
+		badRequest(ctx, "content_type", "content type must be application/json")
+		return nil, nil, false
+	}
+	body = ctx.Request.Body()
+	if enc := ctx.Request.Header.ContentEncoding(); len(enc) > 0 {
+		if !bytes.EqualFold(enc, []byte("gzip")) {
+			badRequest(ctx, "content_encoding", "only gzip content encoding is accepted")
+			return nil, nil, false
+		}
+		g = gunzippers.Get().(*gunzipper)
+		var err error
+		if body, err = g.gunzip(body, MaxBodyBytes); err != nil {
+			g.release()
+			badRequest(ctx, "gzip", "body is not valid gzip or inflates beyond 1 MiB")
+			return nil, nil, false
+		}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if g != nil {
+			g.release()
+		}
+		badRequest(ctx, "empty_body", "empty body")
+		return nil, nil, false
+	}
+	return body, g, true
+}
+
+// answerBid decodes body, decides and writes the answer.
+func (s *Server) answerBid(ctx *fasthttp.RequestCtx, body []byte, start time.Time) {
 	st := getBidState()
 	defer st.release()
 	req := &st.req
@@ -250,7 +274,6 @@ func (s *Server) userIDs(req *openrtb2.BidRequest, dst []audience.Pseudonym) []a
 	return dst
 }
 
-var idsPool = sync.Pool{New: func() any { s := make([]audience.Pseudonym, 0, 8); return &s }}
 
 // candidate is a campaign that wants this user.
 type candidate struct {
@@ -263,6 +286,7 @@ type candidate struct {
 // response, its bids and the candidates considered. The bid path keeps it
 // in the pooled bidState, so an answer allocates only its strings.
 type answerState struct {
+	ids   []audience.Pseudonym // the user's ids (decideFor)
 	resp  openrtb2.BidResponse
 	seat  [1]openrtb2.SeatBid
 	bids  []openrtb2.Bid
@@ -286,6 +310,7 @@ func (a *answerState) reset() {
 	clear(a.products)
 	clear(a.domains)
 	a.bids, a.cands, a.hist, a.products, a.domains = a.bids[:0], a.cands[:0], a.hist[:0], a.products[:0], a.domains[:0]
+	a.ids = a.ids[:0]
 	a.resp, a.seat = openrtb2.BidResponse{}, [1]openrtb2.SeatBid{}
 	if cap(a.arena) > maxPooledArena {
 		a.arena = nil
@@ -304,10 +329,8 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 	if r := s.privacyReason(req); r != "" { // COPPA, GDPR, US privacy, GPP: see consent.go
 		return nil, r
 	}
-	idsp := idsPool.Get().(*[]audience.Pseudonym)
-	defer idsPool.Put(idsp)
-	ids := s.syncedIDs(req, exchange, s.userIDs(req, (*idsp)[:0]))
-	*idsp = ids
+	ids := s.syncedIDs(req, exchange, s.userIDs(req, a.ids[:0]))
+	a.ids = ids
 	if len(ids) == 0 {
 		return nil, reasonNoUser
 	}
@@ -343,7 +366,6 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 		}
 	}
 	cands := a.cands[:0]
-	defer func() { a.cands = cands }()
 	held := ""
 	country, devType, domain := requestContext(req)
 	for i, c := range csnap.Campaigns {
@@ -374,6 +396,7 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 		}
 		cands = append(cands, cd)
 	}
+	a.cands = cands // keep the grown array for the next request
 	if len(cands) == 0 {
 		if held != "" {
 			return nil, held
@@ -383,7 +406,6 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 	resp := &a.resp
 	resp.ID, resp.Cur = req.ID, ""
 	bids := a.bids[:0]
-	defer func() { a.bids = bids }()
 	reason := reasonNoImpFit
 	secureDefault := req.Site != nil && strings.HasPrefix(req.Site.Page, "https:")
 	for i := range req.Imp {
@@ -429,6 +451,7 @@ func (s *Server) decideFor(req *openrtb2.BidRequest, exchange []byte, a *answerS
 		resp.Cur = best.c.Currency
 		bids = append(bids, bid)
 	}
+	a.bids = bids
 	if len(bids) == 0 {
 		return nil, reason
 	}
