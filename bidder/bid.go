@@ -274,7 +274,6 @@ func (s *Server) userIDs(req *openrtb2.BidRequest, dst []audience.Pseudonym) []a
 	return dst
 }
 
-
 // candidate is a campaign that wants this user.
 type candidate struct {
 	c    *campaign.Campaign
