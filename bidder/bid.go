@@ -283,7 +283,7 @@ type candidate struct {
 
 // answerState holds one answer while it is decided and encoded: the
 // response, its bids and the candidates considered. The bid path keeps it
-// in the pooled bidState, so an answer allocates only its strings.
+// in the pooled bidState, so an answer allocates nothing once warm.
 type answerState struct {
 	ids   []audience.Pseudonym // the user's ids (decideFor)
 	resp  openrtb2.BidResponse

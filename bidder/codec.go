@@ -19,8 +19,8 @@ import (
 // decodeRequest decodes body into st.req (st fresh from getBidState or
 // reset): the fields the bidder reads (wire_test.go lists them). st.req
 // borrows body: it is valid while body is unchanged, until st.reset
-// (decode.go, "Strings"). On an error st.req is left empty. A panic in the decoder on hostile input is
-// an error, never a crash.
+// (decode.go, "Strings"). On an error st.req is left empty. A panic in the
+// decoder on hostile input is an error, never a crash.
 func decodeRequest(body []byte, st *bidState) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
