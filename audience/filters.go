@@ -143,7 +143,7 @@ func (f *bloomFilter) addAll(ps []Pseudonym) {
 	f.added.Add(uint64(len(ps)))
 	prefetchSink.Add(sink & 1)
 	runtime.KeepAlive(f)
-	filterGen.Add(1) // after the bits: see probeMemo
+	filterGen.Add(1) // after the bits: see probeAnswer
 }
 
 // filterGen moves after every change to any filter's bits (addAll, a
@@ -274,7 +274,7 @@ func (s *memberSet) endRebuild(f *bloomFilter) {
 	if f != nil {
 		s.cur.Store(f)
 		s.removed.Store(0)
-		filterGen.Add(1) // after the swap: see probeMemo
+		filterGen.Add(1) // after the swap: see probeAnswer
 	}
 	s.next.Store(nil)
 }

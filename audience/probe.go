@@ -1,9 +1,9 @@
 package audience
 
 import (
-	"encoding/binary"
 	"slices"
-	"sync/atomic"
+
+	"github.com/chaser-dsp/chaser/memo"
 )
 
 // MaxProbeIDs is the most ids of one user Probe.Test takes: a hit is a bit
@@ -24,7 +24,7 @@ const MaxProbeIDs = 32
 // to share between goroutines.
 //
 // For a user of one id (the common case once the known filter has dropped
-// the others) it remembers which filters held the id (probeMemo): the same
+// the others) it remembers which filters held the id (probeAnswer): the same
 // user comes back within seconds, on every ad slot of a page and through
 // every exchange that resells the impression. Rule audiences and erasures
 // are always asked afresh.
@@ -32,26 +32,20 @@ type Probe struct {
 	snap  *Snapshot
 	rules *map[string]*exactSet // the rule registry's sets it resolved
 	auds  []string
-	sets  []*memberSet // sets[j]: audience auds[j]'s filter; nil when it has none
-	exact []*exactSet  // exact[j]: rule audience auds[j]'s members; nil when no rule audience
-	memo  *probeMemo
+	sets  []*memberSet                        // sets[j]: audience auds[j]'s filter; nil when it has none
+	exact []*exactSet                         // exact[j]: rule audience auds[j]'s members; nil when no rule audience
+	memo  *memo.Table[Pseudonym, probeAnswer] // single-id users' filter answers
 }
 
-// probeMemo remembers, per recently tested id, which of a Probe's filters
-// hold it: a fixed array of slots indexed by the id's bits (pseudonyms are
-// uniformly random), one entry each, replaced whole, read without locks.
-// An entry is good only while filterGen has not moved: every change to
-// any filter's bits (an add, a rebuild swapped in) moves it, after the bits
-// are in place, so an answer is never staler than the filters. Uploads are
-// rare next to bid requests; a lost race or a collision costs a probe.
-type probeMemo struct {
-	slots [probeMemoSlots]atomic.Pointer[probeEntry]
-}
-
-type probeEntry struct {
-	id   Pseudonym
+// probeAnswer is what a Probe's memo keeps for one id: which of its
+// filters held the id (hits[j]: 1 when audience j's filter does), good only
+// while filterGen is still gen. Every change to any filter's bits (an add,
+// a rebuild swapped in) moves filterGen after the bits are in place, so an
+// answer is never staler than the filters. Uploads are rare next to bid
+// requests; a lost race or two ids sharing a slot cost a probe.
+type probeAnswer struct {
 	gen  uint64
-	hits []uint32 // hits[j]: 1 when audience j's filter holds id
+	hits []uint32
 }
 
 // probeMemoSlots bounds a Probe's memo (entries of about 250 bytes for 50
@@ -66,7 +60,7 @@ func (s *Snapshot) Probe(audiences []string) *Probe {
 		auds:  audiences,
 		sets:  make([]*memberSet, len(audiences)),
 		exact: make([]*exactSet, len(audiences)),
-		memo:  new(probeMemo),
+		memo:  memo.New[Pseudonym, probeAnswer](probeMemoSlots),
 	}
 	if s.rules != nil {
 		pr.rules = s.rules.sets.Load()
@@ -129,12 +123,11 @@ func (pr *Probe) Test(ids []Pseudonym, hits []uint32) bool {
 	hits = hits[:len(pr.auds)]
 	if len(ids) == 1 {
 		gen := filterGen.Load()
-		slot := &pr.memo.slots[binary.LittleEndian.Uint64(ids[0][8:16])%probeMemoSlots]
-		if e := slot.Load(); e != nil && e.gen == gen && e.id == ids[0] {
-			copy(hits, e.hits)
+		if a, ok := pr.memo.Get(ids[0]); ok && a.gen == gen {
+			copy(hits, a.hits)
 		} else {
 			pr.filterHits(ids, hits)
-			slot.Store(&probeEntry{id: ids[0], gen: gen, hits: slices.Clone(hits)})
+			pr.memo.Put(ids[0], probeAnswer{gen: gen, hits: slices.Clone(hits)})
 		}
 	} else {
 		pr.filterHits(ids, hits)

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/prebid/go-gdpr/api"
@@ -23,6 +21,8 @@ import (
 	"github.com/prebid/go-gpp/sections/usput"
 	"github.com/prebid/go-gpp/sections/uspva"
 	"github.com/prebid/openrtb/v20/openrtb2"
+
+	"github.com/chaser-dsp/chaser/memo"
 )
 
 // Consent: the privacy signals of a bid request and what they allow.
@@ -314,44 +314,37 @@ type pubRestricter interface {
 }
 
 // tcfReason checks a TCF v2 consent string for vendor and purposes 1, 3, 4,
-// remembering the answer for the string (tcfMemo).
+// remembering the answer for the string (tcfAnswers).
 func tcfReason(consent string, vendor uint16) string {
-	return tcfAnswers.reason(consent, vendor)
+	return memoTCF(tcfAnswers, consent, vendor)
 }
 
-// tcfMemo remembers parseTCF's answers for recently seen consent strings. A
-// user's string comes back with each of their requests (it changes only
-// when they change their choices), and decoding and parsing it is most of
-// the privacy check's cost. Lock-free: a fixed array of slots, one entry
-// each, replaced whole; a lost race only costs a parse. The answer depends
-// on the string and the vendor id alone, so an entry never goes stale.
-type tcfMemo struct {
-	seed  maphash.Seed
-	slots [tcfSlots]atomic.Pointer[tcfEntry]
-}
+// tcfAnswers remembers parseTCF's answers for recently seen consent
+// strings: a user's string comes back with each of their requests (it
+// changes only when they change their choices), and decoding and parsing
+// it is most of the privacy check's cost. The answer depends on the string
+// and the vendor id alone, so an entry never goes stale. At most tcfSlots
+// strings of at most maxConsentStringSize bytes (typical ones are 100–300).
+var tcfAnswers = memo.New[tcfKey, string](tcfSlots)
 
-type tcfEntry struct {
-	consent string
-	vendor  uint16
-	reason  string
-}
-
-// tcfSlots bounds the memo: at most tcfSlots strings of at most
-// maxConsentStringSize bytes (typical ones are 100–300).
 const tcfSlots = 1024
 
-var tcfAnswers = tcfMemo{seed: maphash.MakeSeed()}
+type tcfKey struct {
+	consent string
+	vendor  uint16
+}
 
-func (m *tcfMemo) reason(consent string, vendor uint16) string {
+// memoTCF is parseTCF through m. The key kept is a copy: consent borrows
+// the request's bytes.
+func memoTCF(m *memo.Table[tcfKey, string], consent string, vendor uint16) string {
 	if consent == "" || len(consent) > maxConsentStringSize {
 		return parseTCF(consent, vendor)
 	}
-	slot := &m.slots[maphash.String(m.seed, consent)%tcfSlots]
-	if e := slot.Load(); e != nil && e.vendor == vendor && e.consent == consent {
-		return e.reason
+	if r, ok := m.Get(tcfKey{consent, vendor}); ok {
+		return r
 	}
 	r := parseTCF(consent, vendor)
-	slot.Store(&tcfEntry{consent: strings.Clone(consent), vendor: vendor, reason: r})
+	m.Put(tcfKey{strings.Clone(consent), vendor}, r)
 	return r
 }
 

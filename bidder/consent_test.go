@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"hash/maphash"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	"github.com/prebid/go-gpp/sections/uspca"
 	"github.com/prebid/go-gpp/sections/uspnat"
 	"github.com/prebid/openrtb/v20/openrtb2"
+
+	"github.com/chaser-dsp/chaser/memo"
 )
 
 const testVendor = 1234
@@ -396,7 +397,7 @@ func FuzzJSONField(f *testing.F) {
 func TestTCFMemo(t *testing.T) {
 	yes := encodeTCF(tcfSpec{vendors: []int{testVendor}, purposes: []int{1, 3, 4}})
 	no := encodeTCF(tcfSpec{vendors: []int{1}, purposes: []int{1, 3, 4}})
-	m := &tcfMemo{seed: maphash.MakeSeed()}
+	m := memo.New[tcfKey, string](tcfSlots)
 	cases := []struct {
 		consent string
 		vendor  uint16
@@ -406,7 +407,7 @@ func TestTCFMemo(t *testing.T) {
 		{strings.Repeat("C", maxConsentStringSize+1), testVendor},
 	}
 	for _, c := range cases {
-		if got, want := m.reason(c.consent, c.vendor), parseTCF(c.consent, c.vendor); got != want {
+		if got, want := memoTCF(m, c.consent, c.vendor), parseTCF(c.consent, c.vendor); got != want {
 			t.Errorf("%.20q vendor %d: memo %q, parse %q", c.consent, c.vendor, got, want)
 		}
 	}
@@ -417,11 +418,12 @@ func TestTCFMemo(t *testing.T) {
 	// the memo must keep a copy, never the caller's bytes.
 	b := []byte(yes)
 	key := unsafe.String(&b[0], len(b))
-	fresh := &tcfMemo{seed: maphash.MakeSeed()}
-	if r := fresh.reason(key, testVendor); r != "" {
+	fresh := memo.New[tcfKey, string](tcfSlots)
+	if r := memoTCF(fresh, key, testVendor); r != "" {
 		t.Fatalf("first call: %q", r)
 	}
-	e := fresh.slots[maphash.String(fresh.seed, key)%tcfSlots].Load()
+	var e *tcfKey
+	fresh.Range(func(k tcfKey, _ string) bool { e = &k; return false })
 	if e == nil || e.consent != key || unsafe.StringData(e.consent) == unsafe.StringData(key) {
 		t.Fatal("the memo keeps the caller's bytes, not a copy")
 	}

@@ -3,15 +3,15 @@ package creative
 import (
 	"bytes"
 	"encoding/json"
-	"hash/maphash"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
 
 	"github.com/prebid/openrtb/v20/native1"
 	nreq "github.com/prebid/openrtb/v20/native1/request"
+
+	"github.com/chaser-dsp/chaser/memo"
 )
 
 // MaxNativeRequest bounds the native request string of one imp.
@@ -76,7 +76,7 @@ func (s *ClickSigner) NativeADM(n *Native) (string, bool) {
 // text; the JSON is what encoding/json would write for
 // native1/response.Response, without HTML escaping.
 func (s *ClickSigner) AppendNativeADM(dst []byte, n *Native) ([]byte, bool) {
-	req, wrapped, ok := nativeRequests.parse(n.Request)
+	req, wrapped, ok := parseNative(nativeRequests, n.Request)
 	if !ok || n.Product == nil {
 		return dst, false
 	}
@@ -186,10 +186,8 @@ func (n *Native) dataValue(t native1.DataAssetType, buf []byte) string {
 // nativeRequests memoises ParseNativeRequest for the bid path: an exchange
 // sends the same few native request strings (one per placement template)
 // again and again, and decoding one with encoding/json cost more than the
-// rest of the native ad. Direct-mapped and lock-free: a slot holds the last
-// string that hashed to it; a miss parses and replaces it. The parsed
-// requests are shared and only read.
-var nativeRequests = nativeMemo{seed: maphash.MakeSeed()}
+// rest of the native ad. The parsed requests are shared and only read.
+var nativeRequests = memo.New[string, parsedNative](nativeSlots)
 
 const (
 	nativeSlots = 1024
@@ -198,27 +196,22 @@ const (
 	maxMemoNative = 4 << 10
 )
 
-type nativeMemo struct {
-	seed  maphash.Seed
-	slots [nativeSlots]atomic.Pointer[parsedNative]
-}
-
 type parsedNative struct {
-	src         string
 	req         *nreq.Request
 	wrapped, ok bool
 }
 
-func (m *nativeMemo) parse(s string) (*nreq.Request, bool, bool) {
+// parseNative is ParseNativeRequest through m. The key kept is a copy: s
+// borrows the request's bytes.
+func parseNative(m *memo.Table[string, parsedNative], s string) (*nreq.Request, bool, bool) {
 	if len(s) == 0 || len(s) > maxMemoNative {
 		return ParseNativeRequest(s)
 	}
-	slot := &m.slots[maphash.String(m.seed, s)%nativeSlots]
-	if e := slot.Load(); e != nil && e.src == s {
+	if e, ok := m.Get(s); ok {
 		return e.req, e.wrapped, e.ok
 	}
 	req, wrapped, ok := ParseNativeRequest(s)
-	slot.Store(&parsedNative{src: strings.Clone(s), req: req, wrapped: wrapped, ok: ok})
+	m.Put(strings.Clone(s), parsedNative{req: req, wrapped: wrapped, ok: ok})
 	return req, wrapped, ok
 }
 

@@ -3,7 +3,6 @@ package creative
 import (
 	"encoding/json"
 	"fmt"
-	"hash/maphash"
 	"reflect"
 	"strconv"
 	"strings"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/prebid/openrtb/v20/native1"
 	nresp "github.com/prebid/openrtb/v20/native1/response"
+
+	"github.com/chaser-dsp/chaser/memo"
 )
 
 // nativeReference is AppendNativeADM's semantics written with the
@@ -147,14 +148,14 @@ func sameJSON(got []byte, want string) string {
 // TestNativeMemo checks that the memo answers like ParseNativeRequest
 // when strings collide in a slot and when one comes back.
 func TestNativeMemo(t *testing.T) {
-	m := &nativeMemo{seed: maphash.MakeSeed()} // 3 strings per slot: they collide
+	m := memo.New[string, parsedNative](nativeSlots) // 3 strings per slot: they collide
 	for i := range 3 * nativeSlots {
 		s := `{"ver":"1.2","assets":[{"id":` + strings.Repeat("1", 1+i%3) + `,"title":{"len":` + strconv.Itoa(i) + `}}]}`
 		if i%5 == 0 {
 			s = s[:len(s)-2] // malformed
 		}
 		for range 2 {
-			req, wrapped, ok := m.parse(s)
+			req, wrapped, ok := parseNative(m, s)
 			wreq, wwrapped, wok := ParseNativeRequest(s)
 			if ok != wok || wrapped != wwrapped || !reflect.DeepEqual(req, wreq) {
 				t.Fatalf("%s: memo %v %v %+v, parse %v %v %+v", s, ok, wrapped, req, wok, wwrapped, wreq)
@@ -162,8 +163,8 @@ func TestNativeMemo(t *testing.T) {
 		}
 	}
 	s := `{"ver":"1.2","assets":[{"id":1,"title":{"len":5}}]}`
-	a, _, _ := m.parse(s)
-	b, _, _ := m.parse(strings.Clone(s))
+	a, _, _ := parseNative(m, s)
+	b, _, _ := parseNative(m, strings.Clone(s))
 	if a != b {
 		t.Error("the same request string parsed twice")
 	}

@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"hash"
-	"hash/maphash"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
+
+	"github.com/chaser-dsp/chaser/memo"
 )
 
 // ProductsForSize is how many products a banner of the given size shows.
@@ -36,12 +36,12 @@ func ProductsForSize(w, h int64) int {
 type ClickSigner struct {
 	key  []byte
 	macs sync.Pool
-	sigs *sigMemo
+	sigs *memo.Table[[3]string, [sigLen]byte] // see appendSig
 }
 
 // NewClickSigner returns a signer keyed by secret.
 func NewClickSigner(secret []byte) *ClickSigner {
-	s := &ClickSigner{key: append([]byte("chaser-click\x00"), secret...), sigs: &sigMemo{seed: maphash.MakeSeed()}}
+	s := &ClickSigner{key: append([]byte("chaser-click\x00"), secret...), sigs: memo.New[[3]string, [sigLen]byte](sigSlots)}
 	s.macs.New = func() any { return &keyedMAC{h: hmac.New(sha256.New, s.key), buf: make([]byte, 0, 256)} }
 	return s
 }
@@ -83,25 +83,28 @@ func (s *ClickSigner) AppendClickURL(dst []byte, base, adv, cmp, product string)
 	dst = append(dst, "&p="...)
 	dst = appendQueryEscape(dst, product)
 	dst = append(dst, "&s="...)
-	return s.sigs.append(dst, s, adv, cmp, product)
+	return s.appendSig(dst, adv, cmp, product)
 }
 
-// sigMemo remembers the click signatures of recently rendered products. A
-// campaign shows the same products again and again (a user's recent views,
-// the feed's best sellers), and one HMAC-SHA256 costs several times the
-// rest of a product's markup. Lock-free like the bidder's TCF memo: a fixed
-// array of slots, one entry each, replaced whole; a lost race only costs a
-// MAC. A signature depends on the key and the three ids alone, and the key
-// is the signer's for its life, so an entry never goes stale. Verify does
-// not use it: forged clicks must not churn it.
-type sigMemo struct {
-	seed  maphash.Seed
-	slots [sigSlots]atomic.Pointer[sigEntry]
-}
-
-type sigEntry struct {
-	adv, cmp, product string
-	sig               [sigLen]byte
+// appendSig is appendMAC through the signer's memo of recently rendered
+// products' signatures: a campaign shows the same products again and
+// again, and one HMAC-SHA256 costs several times the rest of a product's
+// markup. A signature depends on the key and the three ids alone, and the
+// key is the signer's for its life, so an entry never goes stale. Verify
+// does not use the memo: forged clicks must not churn it.
+func (s *ClickSigner) appendSig(dst []byte, adv, cmp, product string) []byte {
+	if len(adv) > maxMemoID || len(cmp) > maxMemoID || len(product) > maxMemoID {
+		return s.appendMAC(dst, adv, cmp, product)
+	}
+	if sig, ok := s.sigs.Get([3]string{adv, cmp, product}); ok {
+		return append(dst, sig[:]...)
+	}
+	n := len(dst)
+	dst = s.appendMAC(dst, adv, cmp, product)
+	var sig [sigLen]byte
+	copy(sig[:], dst[n:])
+	s.sigs.Put([3]string{strings.Clone(adv), strings.Clone(cmp), strings.Clone(product)}, sig)
+	return dst
 }
 
 const (
@@ -113,29 +116,6 @@ const (
 	// maxMemoID is the longest id memoised; longer ones are signed afresh.
 	maxMemoID = 256
 )
-
-func (m *sigMemo) append(dst []byte, s *ClickSigner, adv, cmp, product string) []byte {
-	if len(adv) > maxMemoID || len(cmp) > maxMemoID || len(product) > maxMemoID {
-		return s.appendMAC(dst, adv, cmp, product)
-	}
-	var h maphash.Hash
-	h.SetSeed(m.seed)
-	h.WriteString(adv)
-	h.WriteByte(0)
-	h.WriteString(cmp)
-	h.WriteByte(0)
-	h.WriteString(product)
-	slot := &m.slots[h.Sum64()%sigSlots]
-	if e := slot.Load(); e != nil && e.product == product && e.cmp == cmp && e.adv == adv {
-		return append(dst, e.sig[:]...)
-	}
-	n := len(dst)
-	dst = s.appendMAC(dst, adv, cmp, product)
-	e := &sigEntry{adv: strings.Clone(adv), cmp: strings.Clone(cmp), product: strings.Clone(product)}
-	copy(e.sig[:], dst[n:])
-	slot.Store(e)
-	return dst
-}
 
 // appendQueryEscape appends url.QueryEscape(v) without allocating when v
 // needs no escaping (ids usually do not).

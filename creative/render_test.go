@@ -124,7 +124,7 @@ func TestSigMemo(t *testing.T) {
 		return string(s.appendMAC(nil, adv, cmp, p))
 	}
 	got := func(adv, cmp, p string) string {
-		return string(s.sigs.append(nil, s, adv, cmp, p))
+		return string(s.appendSig(nil, adv, cmp, p))
 	}
 	n := 2*sigSlots + 7
 	for _, order := range []int{1, -1} {
@@ -142,11 +142,12 @@ func TestSigMemo(t *testing.T) {
 	id := unsafe.String(&buf[0], len(buf))
 	first := got("adv", "cmp", id)
 	copy(buf, "sku-other!")
-	for i := range s.sigs.slots {
-		if e := s.sigs.slots[i].Load(); e != nil && string(e.sig[:]) != want(e.adv, e.cmp, e.product) {
-			t.Fatalf("slot %d holds %q for %s/%s/%s, not its MAC", i, e.sig, e.adv, e.cmp, e.product)
+	s.sigs.Range(func(k [3]string, sig [sigLen]byte) bool {
+		if string(sig[:]) != want(k[0], k[1], k[2]) {
+			t.Fatalf("the memo holds %q for %s/%s/%s, not its MAC", sig, k[0], k[1], k[2])
 		}
-	}
+		return true
+	})
 	if g, w := got("adv", "cmp", "sku-other!"), want("adv", "cmp", "sku-other!"); g != w {
 		t.Fatalf("after the caller's buffer changed: memo gave %q, MAC is %q", g, w)
 	}
