@@ -293,8 +293,9 @@ type answerState struct {
 	// buildBid's scratch, for one bid at a time
 	hist     []creative.HistoryItem
 	products []*creative.Product
-	// arena holds the strings of the answer's bids (buildBid); they point
-	// into it until reset.
+	// arena holds the request's strings that are not in its body: the
+	// unescaped ones (bidState.keep) and every string of the answer's bids
+	// (buildBid). They point into it until reset.
 	arena []byte
 	// domains backs the bids' adomain lists, one entry each: like the
 	// arena, it only grows until reset, so an earlier bid's list stays put.
@@ -697,7 +698,7 @@ func (s *Server) buildBid(req *openrtb2.BidRequest, imp *openrtb2.Imp, cd *candi
 // shoppingCat is every bid's cat: read only, shared by all responses.
 var shoppingCat = []string{"IAB22"}
 
-// maxPooledArena bounds the bid arena a pooled answer state keeps.
+// maxPooledArena bounds the arena a pooled answer state keeps.
 const maxPooledArena = 64 << 10
 
 // historyOf appends p's product events to out.

@@ -35,9 +35,6 @@ func TestResetDropsRequest(t *testing.T) {
 			st.out = appendResponse(st.out[:0], resp)
 		}
 		held := []span{of(body)}
-		if cap(st.kept) > 0 {
-			held = append(held, of(st.kept[:cap(st.kept)]))
-		}
 		if cap(st.ans.arena) > 0 {
 			held = append(held, of(st.ans.arena[:cap(st.ans.arena)]))
 		}
@@ -61,7 +58,7 @@ func of(b []byte) span {
 
 // ownBuffers are bidState's storage: they hold the bytes, they do not
 // reference a request.
-var ownBuffers = map[string]bool{".kept": true, ".scratch": true, ".out": true, ".ans.arena": true, ".dec.data": true}
+var ownBuffers = map[string]bool{".scratch": true, ".out": true, ".ans.arena": true, ".dec.data": true}
 
 // refInto returns the path of the first string, slice or pointer reachable
 // from st (unexported fields included) that points into one of spans, or "".

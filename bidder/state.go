@@ -34,7 +34,6 @@ type bidState struct {
 
 	dec     decoder
 	scratch []byte // the decoder's buffer for unescaping strings
-	kept    []byte // the unescaped strings of st.req (keep)
 	out     []byte
 	ans     answerState // the answer (bid.go)
 }
@@ -52,9 +51,6 @@ const (
 	maxPooledStrs = 256
 	// maxPooledScratch bounds the unescaping buffer kept in the pool.
 	maxPooledScratch = 4 << 10
-	// maxPooledKept bounds the arena of unescaped strings kept in the
-	// pool (a native request, one escaped JSON string, runs to a few KB).
-	maxPooledKept = 16 << 10
 )
 
 // bidState.used bits.
@@ -132,27 +128,25 @@ func (st *bidState) reset() {
 	if cap(st.scratch) > maxPooledScratch {
 		st.scratch = nil
 	}
-	if cap(st.kept) > maxPooledKept {
-		st.kept = nil
-	}
-	st.kept = st.kept[:0]
 	if cap(st.out) > maxPooledOut {
 		st.out = make([]byte, 0, 4<<10)
 	}
 	st.out = st.out[:0]
 }
 
-// keep copies b (an unescaped string) into st's arena and returns it as a
-// string valid until st.reset. The arena only grows within a request: when
-// append moves it, the strings already handed out stay in the old array,
+// keep copies b (an unescaped string) into the request's arena (the
+// answer state's, which the bids' strings share) and returns it as a string
+// valid until st.reset. The arena only grows within a request: when append
+// moves it, the strings already handed out stay in the old array,
 // unchanged.
 func (st *bidState) keep(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	off := len(st.kept)
-	st.kept = append(st.kept, b...)
-	return unsafe.String(&st.kept[off], len(b))
+	a := &st.ans.arena
+	off := len(*a)
+	*a = append(*a, b...)
+	return unsafe.String(&(*a)[off], len(b))
 }
 
 // release clears st and returns it to the pool.
